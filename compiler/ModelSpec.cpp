@@ -1,0 +1,3 @@
+// ModelSpec helpers: mapped files, dtype sizes, weight validation.
+// (E1 fills this in.)
+#include "compiler/ModelSpec.h"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# README command 2: install what is missing, build (release with -Werror, and
+# an ASan+UBSan build of the runtime, tools and importers), run every test
+# through ctest. Works from a clean clone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+ROOT="$PWD"
+# The sanitizer build: only what the bad-input and runtime tests execute.
+cmake -G Ninja -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DMOTE_SANITIZE=ON -DMOTE_WERROR=ON >/dev/null
+cmake --build build-asan -j2 --target mote-asan-targets
+cmake -G Ninja -S . -B build -DCMAKE_BUILD_TYPE=Release -DMOTE_WERROR=ON \
+  -DMOTE_ASAN_BUILD="$ROOT/build-asan" >/dev/null
+cmake --build build -j2
+ctest --test-dir build --output-on-failure -j2 --timeout 1500
