@@ -1,0 +1,21 @@
+// The `mote` dialect class (generated from MoteDialect.td).
+#ifndef MOTE_DIALECT_MOTE_IR_MOTEDIALECT_H
+#define MOTE_DIALECT_MOTE_IR_MOTEDIALECT_H
+
+#include "mlir/IR/Dialect.h"
+
+#include "dialects/Mote/IR/MoteDialect.h.inc"
+
+namespace mote {
+// Discardable attributes that passes write (see docs/dialect.md).
+inline constexpr const char kOffsetAttr[] = "mote.offset";
+inline constexpr const char kArenaSizeAttr[] = "mote.arena_size";
+inline constexpr const char kKernelAttr[] = "mote.kernel";
+inline constexpr const char kTargetAttr[] = "mote.target";
+inline constexpr const char kGraphKindAttr[] = "mote.graph_kind";
+inline constexpr const char kMaxTokensAttr[] = "mote.max_tokens";
+inline constexpr const char kContextAttr[] = "mote.context";
+inline constexpr const char kModelAttr[] = "mote.model";
+} // namespace mote
+
+#endif // MOTE_DIALECT_MOTE_IR_MOTEDIALECT_H

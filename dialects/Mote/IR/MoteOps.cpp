@@ -1,0 +1,270 @@
+// Verifiers of the `mote` ops: one clear message per rule of docs/dialect.md.
+#include "dialects/Mote/IR/MoteOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace mote;
+
+#define GET_OP_CLASSES
+#include "dialects/Mote/IR/MoteOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Shared checks
+//===----------------------------------------------------------------------===//
+
+static RankedTensorType tensorOf(Value v) {
+  return cast<RankedTensorType>(v.getType());
+}
+
+// Checks that `v` has rank `rank`; names it `what` in the message.
+static LogicalResult checkRank(Operation *op, Value v, StringRef what,
+                               int64_t rank) {
+  if (tensorOf(v).getRank() != rank)
+    return op->emitOpError() << what << " must have rank " << rank << ", got "
+                             << v.getType();
+  return success();
+}
+
+// Activations (what the arena holds) are f32 tensors of rank 2 today.
+static LogicalResult checkActivation(Operation *op, Value v, StringRef what) {
+  if (failed(checkRank(op, v, what, 2)))
+    return failure();
+  if (!tensorOf(v).getElementType().isF32())
+    return op->emitOpError() << what << " must have element type f32, got "
+                             << v.getType();
+  return success();
+}
+
+// Token ids and positions: rank 1, i32, `length` rows (when length >= 0).
+static LogicalResult checkIndexVector(Operation *op, Value v, StringRef what,
+                                      int64_t length) {
+  RankedTensorType t = tensorOf(v);
+  if (t.getRank() != 1 || !t.getElementType().isSignlessInteger(32))
+    return op->emitOpError() << what << " must be a rank-1 i32 tensor, got "
+                             << v.getType();
+  if (length >= 0 && t.getDimSize(0) != length)
+    return op->emitOpError() << what << " must have " << length
+                             << " rows (one per token), got "
+                             << t.getDimSize(0);
+  return success();
+}
+
+static LogicalResult checkPositive(Operation *op, StringRef what, double v) {
+  if (!(v > 0.0))
+    return op->emitOpError() << what << " must be > 0, got " << v;
+  return success();
+}
+
+static LogicalResult checkStaticType(Operation *op, Type type) {
+  auto t = dyn_cast<RankedTensorType>(type);
+  if (!t || !t.hasStaticShape())
+    return op->emitOpError() << "type must be a statically shaped tensor, got "
+                             << type;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Symbols
+//===----------------------------------------------------------------------===//
+
+LogicalResult ParamOp::verify() {
+  if (failed(checkStaticType(*this, getType())))
+    return failure();
+  Type elt = cast<RankedTensorType>(getType()).getElementType();
+  if (!elt.isF32() && !elt.isF16() && !elt.isBF16())
+    return emitOpError() << "element type must be f32, f16 or bf16, got "
+                         << elt;
+  return success();
+}
+
+LogicalResult KVCacheOp::verify() {
+  if (failed(checkStaticType(*this, getType())))
+    return failure();
+  auto t = cast<RankedTensorType>(getType());
+  if (t.getRank() != 2)
+    return emitOpError() << "type must have rank 2 (context x width), got "
+                         << getType();
+  if (!t.getElementType().isF32())
+    return emitOpError() << "element type must be f32, got "
+                         << t.getElementType();
+  return success();
+}
+
+LogicalResult WeightOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  auto param = symbols.lookupNearestSymbolFrom<ParamOp>(*this, getParamAttr());
+  if (!param)
+    return emitOpError() << "'" << getParam()
+                         << "' does not name a mote.param";
+  if (param.getType() != getResult().getType())
+    return emitOpError() << "result type " << getResult().getType()
+                         << " does not match the type " << param.getType()
+                         << " of mote.param @" << getParam();
+  return success();
+}
+
+LogicalResult KVAppendOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  auto cache =
+      symbols.lookupNearestSymbolFrom<KVCacheOp>(*this, getCacheAttr());
+  if (!cache)
+    return emitOpError() << "'" << getCache()
+                         << "' does not name a mote.kv_cache";
+  if (cache.getType() != getResult().getType())
+    return emitOpError() << "result type " << getResult().getType()
+                         << " does not match the type " << cache.getType()
+                         << " of mote.kv_cache @" << getCache();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Graph ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbeddingOp::verify() {
+  if (failed(checkRank(*this, getTable(), "table", 2)) ||
+      failed(checkIndexVector(*this, getTokens(), "tokens", -1)) ||
+      failed(checkActivation(*this, getResult(), "result")))
+    return failure();
+  int64_t t = tensorOf(getTokens()).getDimSize(0);
+  int64_t d = tensorOf(getTable()).getDimSize(1);
+  ArrayRef<int64_t> r = tensorOf(getResult()).getShape();
+  if (r[0] != t || r[1] != d)
+    return emitOpError() << "result shape must be (tokens=" << t
+                         << ", table columns=" << d << "), got "
+                         << getResult().getType();
+  return success();
+}
+
+LogicalResult RMSNormOp::verify() {
+  if (failed(checkActivation(*this, getX(), "x")) ||
+      failed(checkRank(*this, getWeight(), "weight", 1)))
+    return failure();
+  int64_t d = tensorOf(getX()).getDimSize(1);
+  if (tensorOf(getWeight()).getDimSize(0) != d)
+    return emitOpError() << "weight length must equal the " << d
+                         << " columns of x, got " << getWeight().getType();
+  if (failed(checkPositive(*this, "eps", getEps().convertToDouble())))
+    return failure();
+  if (getResult().getType() != getX().getType())
+    return emitOpError() << "result type must equal the type of x";
+  return success();
+}
+
+LogicalResult LinearOp::verify() {
+  if (failed(checkActivation(*this, getX(), "x")) ||
+      failed(checkRank(*this, getWeight(), "weight", 2)) ||
+      failed(checkActivation(*this, getResult(), "result")))
+    return failure();
+  ArrayRef<int64_t> x = tensorOf(getX()).getShape();
+  ArrayRef<int64_t> w = tensorOf(getWeight()).getShape();
+  if (w[1] != x[1])
+    return emitOpError() << "weight must have " << x[1]
+                         << " columns (the columns of x), got "
+                         << getWeight().getType();
+  if (Value bias = getBias()) {
+    RankedTensorType b = tensorOf(bias);
+    if (b.getRank() != 1 || b.getDimSize(0) != w[0])
+      return emitOpError() << "bias must be a rank-1 tensor of length " << w[0]
+                           << " (the rows of weight), got " << bias.getType();
+  }
+  ArrayRef<int64_t> r = tensorOf(getResult()).getShape();
+  if (r[0] != x[0] || r[1] != w[0])
+    return emitOpError() << "result shape must be (" << x[0] << ", " << w[0]
+                         << "), got " << getResult().getType();
+  return success();
+}
+
+LogicalResult RopeOp::verify() {
+  if (failed(checkActivation(*this, getX(), "x")))
+    return failure();
+  ArrayRef<int64_t> x = tensorOf(getX()).getShape();
+  if (failed(checkIndexVector(*this, getPositions(), "positions", x[0])))
+    return failure();
+  int64_t hd = getHeadDim();
+  if (hd <= 0 || hd % 2 != 0 || x[1] % hd != 0)
+    return emitOpError() << "head_dim must be positive, even and divide the "
+                         << x[1] << " columns of x, got " << hd;
+  if (getStyle() != "interleaved" && getStyle() != "half")
+    return emitOpError() << "style must be \"interleaved\" or \"half\", got \""
+                         << getStyle() << "\"";
+  if (failed(checkPositive(*this, "theta", getTheta().convertToDouble())))
+    return failure();
+  if (getResult().getType() != getX().getType())
+    return emitOpError() << "result type must equal the type of x";
+  return success();
+}
+
+LogicalResult KVAppendOp::verify() {
+  if (failed(checkActivation(*this, getSrc(), "src")))
+    return failure();
+  ArrayRef<int64_t> s = tensorOf(getSrc()).getShape();
+  if (failed(checkIndexVector(*this, getPositions(), "positions", s[0])) ||
+      failed(checkRank(*this, getResult(), "result (the cache)", 2)))
+    return failure();
+  if (tensorOf(getResult()).getDimSize(1) != s[1])
+    return emitOpError() << "src must have as many columns as the cache ("
+                         << tensorOf(getResult()).getDimSize(1) << "), got "
+                         << getSrc().getType();
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  if (failed(checkActivation(*this, getQ(), "q")) ||
+      failed(checkRank(*this, getKCache(), "k_cache", 2)))
+    return failure();
+  ArrayRef<int64_t> q = tensorOf(getQ()).getShape();
+  if (failed(checkIndexVector(*this, getPositions(), "positions", q[0])))
+    return failure();
+  if (getKCache().getType() != getVCache().getType())
+    return emitOpError() << "k_cache and v_cache must have the same type, got "
+                         << getKCache().getType() << " and "
+                         << getVCache().getType();
+  int64_t nh = getNumHeads(), nkv = getNumKvHeads(), hd = getHeadDim();
+  if (nh <= 0 || nkv <= 0 || hd <= 0)
+    return emitOpError() << "num_heads, num_kv_heads and head_dim must be > 0";
+  if (nh % nkv != 0)
+    return emitOpError() << "num_heads (" << nh
+                         << ") must be a multiple of num_kv_heads (" << nkv
+                         << ")";
+  if (q[1] != nh * hd)
+    return emitOpError() << "q must have num_heads*head_dim = " << nh * hd
+                         << " columns, got " << q[1];
+  int64_t w = tensorOf(getKCache()).getDimSize(1);
+  if (w != nkv * hd)
+    return emitOpError() << "caches must have num_kv_heads*head_dim = "
+                         << nkv * hd << " columns, got " << w;
+  if (failed(checkPositive(*this, "scale", getScale().convertToDouble())))
+    return failure();
+  if (getResult().getType() != getQ().getType())
+    return emitOpError() << "result type must equal the type of q";
+  return success();
+}
+
+LogicalResult SwiGLUOp::verify() {
+  return checkActivation(*this, getResult(), "result");
+}
+
+LogicalResult AddOp::verify() {
+  return checkActivation(*this, getResult(), "result");
+}
+
+LogicalResult LogitsOp::verify() {
+  if (failed(checkActivation(*this, getX(), "x")) ||
+      failed(checkRank(*this, getWeight(), "weight", 2)) ||
+      failed(checkActivation(*this, getResult(), "result")))
+    return failure();
+  ArrayRef<int64_t> x = tensorOf(getX()).getShape();
+  ArrayRef<int64_t> w = tensorOf(getWeight()).getShape();
+  if (w[1] != x[1])
+    return emitOpError() << "weight must have " << x[1]
+                         << " columns (the columns of x), got "
+                         << getWeight().getType();
+  int64_t rows = getAllRows() ? x[0] : 1;
+  ArrayRef<int64_t> r = tensorOf(getResult()).getShape();
+  if (r[0] != rows || r[1] != w[0])
+    return emitOpError() << "result shape must be (" << rows << ", " << w[0]
+                         << ") with all_rows = "
+                         << (getAllRows() ? "true" : "false") << ", got "
+                         << getResult().getType();
+  return success();
+}

@@ -1,0 +1,93 @@
+//===- LowerCpu.cpp - mote-lower-cpu: pick the CPU kernel per op ---------===//
+// The CPU target is a schedule of runtime kernel calls; this pass names the
+// kernel of each compute op (`mote.kernel`) and marks planned functions
+// `mote.target = "cpu"`. The bundle writer turns both into schedule steps.
+#include "dialects/Mote/IR/MoteOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "passes/MotePasses.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+namespace mote {
+#define GEN_PASS_DEF_MOTELOWERCPUPASS
+#include "passes/MotePasses.h.inc"
+} // namespace mote
+
+using namespace mlir;
+using namespace mote;
+
+namespace {
+
+// Kernel family of a compute op; empty for ops that are not computed
+// (weights only name bundle data).
+StringRef kernelFamily(Operation *op) {
+  return llvm::TypeSwitch<Operation *, StringRef>(op)
+      .Case<EmbeddingOp>([](auto) { return "embedding"; })
+      .Case<RMSNormOp>([](auto) { return "rms_norm"; })
+      .Case<LinearOp>([](auto) { return "linear"; })
+      .Case<RopeOp>([](auto) { return "rope"; })
+      .Case<KVAppendOp>([](auto) { return "kv_append"; })
+      .Case<AttentionOp>([](auto) { return "attention"; })
+      .Case<SwiGLUOp>([](auto) { return "swiglu"; })
+      .Case<AddOp>([](auto) { return "add"; })
+      .Case<LogitsOp>([](auto) { return "logits"; })
+      .Default([](Operation *) { return StringRef(); });
+}
+
+// The CPU kernels take f32 data (weights, caches, activations) and i32
+// token ids / positions; anything else (f16, bf16, quantized) has no kernel.
+LogicalResult checkF32(Operation *op) {
+  SmallVector<Type> types(op->getOperandTypes());
+  llvm::append_range(types, op->getResultTypes());
+  for (Type type : types) {
+    Type elt = cast<RankedTensorType>(type).getElementType();
+    if (!elt.isF32() && !elt.isSignlessInteger(32))
+      return op->emitOpError()
+             << "has no CPU kernel for element type " << elt
+             << " (the CPU target has f32 kernels only today)";
+  }
+  return success();
+}
+
+LogicalResult lowerOp(Operation *op) {
+  StringRef family = kernelFamily(op);
+  if (family.empty()) {
+    if (isa<WeightOp>(op) || op->hasTrait<OpTrait::IsTerminator>())
+      return success();
+    return op->emitOpError() << "has no CPU kernel";
+  }
+  if (failed(checkF32(op)))
+    return failure();
+  if (!isa<KVAppendOp>(op) && !op->hasAttr(kOffsetAttr))
+    return op->emitOpError() << "has no 'mote.offset'; run -mote-plan-memory "
+                                "before -mote-lower-cpu";
+  op->setAttr(kKernelAttr,
+              StringAttr::get(op->getContext(), family + "_f32"));
+  return success();
+}
+
+LogicalResult lowerFunc(func::FuncOp func) {
+  if (!func->hasAttr(kArenaSizeAttr))
+    return func.emitOpError() << "was not memory-planned (no 'mote.arena_size'); "
+                                 "run -mote-plan-memory before -mote-lower-cpu";
+  WalkResult walk = func.getBody().walk([](Operation *op) {
+    return failed(lowerOp(op)) ? WalkResult::interrupt()
+                               : WalkResult::advance();
+  });
+  if (walk.wasInterrupted())
+    return failure();
+  func->setAttr(kTargetAttr, StringAttr::get(func.getContext(), "cpu"));
+  return success();
+}
+
+struct MoteLowerCpuPass : mote::impl::MoteLowerCpuPassBase<MoteLowerCpuPass> {
+  void runOnOperation() override {
+    bool ok = true;
+    for (auto func : getOperation().getOps<func::FuncOp>())
+      if (!func.isExternal() && failed(lowerFunc(func)))
+        ok = false;
+    if (!ok)
+      signalPassFailure();
+  }
+};
+
+} // namespace
