@@ -89,6 +89,9 @@ struct TokenizerSpec {
   bool remove_extra_whitespaces = false;
   bool escape_whitespaces = true;
   bool byte_fallback = true;
+  // What decode writes for the unknown piece (SentencePiece's
+  // trainer_spec.unk_surface; tok512.model has its own).
+  std::string unk_surface = " \xe2\x81\x87 ";
   std::string source;  // path of tokenizer.model / tokenizer.bin
 };
 
