@@ -1,0 +1,68 @@
+/* Kernel table selection: scalar reference, AVX2+FMA (x86-64), chosen per CPU. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels_internal.h"
+
+/* ---------------------------------------------------------------- generic */
+
+static const mote_kernels_t kRef = {
+    "ref",
+    mote_linear_f32_ref,
+    mote_rms_norm_f32_ref,
+    mote_rope_f32_ref,
+    mote_attention_f32_ref,
+    mote_swiglu_f32_ref,
+    mote_add_f32_ref,
+};
+
+const mote_kernels_t *mote_kernels_ref(void) { return &kRef; }
+
+/* ----------------------------------------------------------------- x86-64 */
+
+#if defined(MOTE_HAVE_AVX2)
+#include <cpuid.h>
+
+/* Any kernel without an AVX2 version would name its _ref function here. */
+static const mote_kernels_t kAvx2 = {
+    "avx2",
+    mote_linear_f32_avx2,
+    mote_rms_norm_f32_avx2,
+    mote_rope_f32_avx2,
+    mote_attention_f32_avx2,
+    mote_swiglu_f32_avx2,
+    mote_add_f32_avx2,
+};
+
+/* AVX2+FMA+F16C in the CPU, and the OS saves the YMM state (XCR0 bits 1,2):
+ * CPUID alone is not enough, a kernel with AVX disabled would fault. */
+static int cpu_has_avx2(void) {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+  const unsigned need1 = bit_FMA | bit_OSXSAVE | bit_AVX | bit_F16C;
+  if ((c & need1) != need1) return 0;
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  (void)hi;
+  if ((lo & 0x6) != 0x6) return 0;
+  if (__get_cpuid_max(0, NULL) < 7) return 0;
+  __cpuid_count(7, 0, a, b, c, d);
+  return (b & bit_AVX2) != 0;
+}
+
+const mote_kernels_t *mote_kernels_avx2(void) {
+  return cpu_has_avx2() ? &kAvx2 : NULL;
+}
+#else
+const mote_kernels_t *mote_kernels_avx2(void) { return NULL; }
+#endif
+
+/* ------------------------------------------------------------------- best */
+
+const mote_kernels_t *mote_kernels_best(void) {
+  const char *isa = getenv("MOTE_ISA");
+  if (isa && strcmp(isa, "ref") == 0) return mote_kernels_ref();
+  /* Most specific first; a NEON table (aarch64) joins this list. */
+  const mote_kernels_t *k = mote_kernels_avx2();
+  return k ? k : mote_kernels_ref();
+}

@@ -1,0 +1,56 @@
+/* Per-ISA kernel entry points behind the mote_kernels_t tables (internal). */
+#ifndef MOTE_KERNELS_INTERNAL_H
+#define MOTE_KERNELS_INTERNAL_H
+
+#include <math.h>
+
+#include "kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Every ISA file set defines the same names with its own suffix, so a new ISA
+ * (neon, later) is one more MOTE_DECLARE_KERNELS line plus its files; a kernel
+ * an ISA lacks points at the _ref one in dispatch.c. */
+#define MOTE_DECLARE_KERNELS(isa)                                              \
+  void mote_linear_f32_##isa(const float *x, size_t T, size_t K,               \
+                             const float *w, const float *bias, float *y,      \
+                             size_t N, size_t n_begin, size_t n_end);          \
+  void mote_rms_norm_f32_##isa(const float *x, const float *w, float *y,       \
+                               size_t D, float eps, size_t t_begin,            \
+                               size_t t_end);                                  \
+  void mote_rope_f32_##isa(const float *x, float *y, const int32_t *pos,       \
+                           size_t H, size_t head_dim, int style, float theta,  \
+                           size_t t_begin, size_t t_end);                      \
+  void mote_attention_f32_##isa(const float *q, const float *kc,               \
+                                const float *vc, const int32_t *pos,           \
+                                float *out, size_t T, size_t Hq, size_t Hkv,   \
+                                size_t head_dim, float scale, float *scores,   \
+                                size_t h_begin, size_t h_end);                 \
+  void mote_swiglu_f32_##isa(const float *g, const float *u, float *out,       \
+                             size_t begin, size_t end);                        \
+  void mote_add_f32_##isa(const float *a, const float *b, float *out,          \
+                          size_t begin, size_t end);
+
+MOTE_DECLARE_KERNELS(ref)
+
+#if defined(MOTE_HAVE_AVX2)
+MOTE_DECLARE_KERNELS(avx2)
+/* out[i] = exp(in[i]) with the vectorized exp the AVX2 kernels use; exposed
+ * so tests can bound its error against expf. */
+void mote_exp_f32_avx2(const float *in, float *out, size_t n);
+#endif
+
+/* RoPE inverse frequency of pair i, computed like the PyTorch reference
+ * (f32 pow, then f32 reciprocal) so every ISA rotates by the same angles. */
+static inline float mote_rope_inv_freq(float theta, size_t i, size_t head_dim) {
+  float expo = (float)(2 * i) / (float)head_dim;
+  return 1.0f / powf(theta, expo);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOTE_KERNELS_INTERNAL_H */

@@ -1,0 +1,72 @@
+// Micro-benchmark of linear_f32 (ref vs SIMD) on decode and prefill shapes; run by hand.
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "kernels_internal.h"
+
+namespace {
+
+const mote_kernels_t *Table(int isa) {
+  return isa == 0 ? mote_kernels_ref() : mote_kernels_avx2();
+}
+
+// Args: isa (0 ref, 1 avx2), T, N, K. With ->Threads(2) each thread runs
+// its half of the rows, as the executor splits a call.
+void BM_Linear(benchmark::State &state) {
+  const mote_kernels_t *k = Table((int)state.range(0));
+  if (!k) {
+    state.SkipWithError("ISA not available");
+    return;
+  }
+  size_t T = state.range(1), N = state.range(2), K = state.range(3);
+  static thread_local std::vector<float> x, w, y;
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> d(-1, 1);
+  // Every thread shares one W (as in the runtime); each has its own x, y.
+  static std::vector<float> shared_w;
+  if (state.thread_index() == 0) {
+    shared_w.resize(N * K);
+    for (float &v : shared_w) v = d(rng);
+  }
+  x.resize(T * K);
+  y.resize(T * N);
+  for (float &v : x) v = d(rng);
+  size_t nb = N * state.thread_index() / state.threads();
+  size_t ne = N * (state.thread_index() + 1) / state.threads();
+  for (auto _ : state) {
+    k->linear_f32(x.data(), T, K, shared_w.data(), nullptr, y.data(), N, nb, ne);
+    benchmark::ClobberMemory();
+  }
+  // Iterations are summed over threads, so average the per-thread amounts.
+  const auto flags = static_cast<benchmark::Counter::Flags>(
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kAvgThreads);
+  double rows = (double)(ne - nb);
+  state.counters["W_B/s"] = benchmark::Counter(rows * K * 4.0, flags);
+  state.counters["FLOP/s"] = benchmark::Counter(2.0 * T * rows * K, flags);
+  state.SetLabel(k->isa);
+}
+
+void Shapes(benchmark::internal::Benchmark *b) {
+  const int64_t decode[][2] = {{288, 288}, {768, 288}, {288, 768}, {32000, 288},
+                               {2048, 2048}, {8192, 2048}};
+  for (int isa : {0, 1})
+    for (int64_t T : {1, 64})
+      for (auto &nk : decode) {
+        if (isa == 0 && T == 64 && nk[0] * nk[1] > 2048 * 2048) continue; // too slow
+        b->Args({isa, T, nk[0], nk[1]});
+      }
+  // Llama-3.2-1B's tied classifier: 1 GiB of f32, larger than any cache.
+  b->Args({1, 1, 128256, 2048});
+  b->ArgNames({"isa", "T", "N", "K"});
+}
+
+// One thread: rates over CPU time, steadier on a shared machine; two threads
+// need wall time.
+BENCHMARK(BM_Linear)->Apply(Shapes);
+BENCHMARK(BM_Linear)->Apply(Shapes)->UseRealTime()->Threads(2);
+
+} // namespace
+
+BENCHMARK_MAIN();
