@@ -1,0 +1,334 @@
+// motec compile: import -> IR (built or parsed) -> verify -> CPU pipeline ->
+// bundle, with one-line errors and a compile report.
+#include "compiler/Driver.h"
+
+#include "compiler/IRBuilder.h"
+#include "compiler/bundle/BundleWriter.h"
+#include "mote/bundle_format.h"
+#include "mote_bundle.pb.h"
+#include "compiler/import/Import.h"
+#include "dialects/Mote/IR/MoteOps.h"
+#include "passes/MotePasses.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace mote {
+namespace {
+
+void printError(const std::string &msg) {
+  std::string one = msg;
+  for (char &c : one)
+    if (c == '\n' || c == '\r')
+      c = ' ';
+  std::fprintf(stderr, "motec: error: %s\n", one.c_str());
+}
+
+// Turns MLIR diagnostics into one "<file>: <where>: <what>" line: the first
+// error wins, everything else (notes, later errors) is dropped.
+class FirstError {
+public:
+  FirstError(mlir::MLIRContext &ctx, std::string file)
+      : file_(std::move(file)),
+        handler_(&ctx, [this](mlir::Diagnostic &d) {
+          if (d.getSeverity() == mlir::DiagnosticSeverity::Error && msg_.empty())
+            msg_ = file_ + ": " + where(d.getLocation()) + ": " + d.str();
+          return mlir::success();
+        }) {}
+  void setFile(std::string f) { file_ = std::move(f); }
+  std::string take(const std::string &fallback) {
+    return msg_.empty() ? file_ + ": " + fallback : msg_;
+  }
+
+private:
+  static std::string where(mlir::Location loc) {
+    if (auto n = mlir::dyn_cast<mlir::NameLoc>(loc))
+      return n.getName().str();
+    if (auto f = mlir::dyn_cast<mlir::FileLineColLoc>(loc))
+      return "line " + std::to_string(f.getLine()) + " col " +
+             std::to_string(f.getColumn());
+    if (auto f = mlir::dyn_cast<mlir::FusedLoc>(loc))
+      if (!f.getLocations().empty())
+        return where(f.getLocations().front());
+    if (auto c = mlir::dyn_cast<mlir::CallSiteLoc>(loc))
+      return where(c.getCallee());
+    return "module";
+  }
+  std::string file_, msg_;
+  mlir::ScopedDiagnosticHandler handler_;
+};
+
+Status checkRequest(const CompileRequest &r) {
+  if (r.target != "cpu")
+    return Status::Error("--target " + r.target + ": not implemented yet (cpu only)");
+  if (r.weights != "f32")
+    return Status::Error("--weights " + r.weights + ": not implemented yet (f32 only)");
+  if (r.output.empty())
+    return Status::Error("-o: an output file is required");
+  return Status::Ok();
+}
+
+Status writeMlir(mlir::ModuleOp m, const std::string &path) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_Text);
+  if (ec)
+    return Status::Error(path + ": cannot write: " + ec.message());
+  mlir::OpPrintingFlags flags;
+  flags.enableDebugInfo(/*enable=*/true, /*prettyForm=*/false);
+  m->print(os, flags);
+  os << "\n";
+  os.close();
+  if (os.has_error())
+    return Status::Error(path + ": write failed");
+  return Status::Ok();
+}
+
+double mib(uint64_t b) { return double(b) / (1024.0 * 1024.0); }
+
+void printReport(const std::string &out, const BundleReport &r) {
+  std::fprintf(stderr, "motec: wrote %s (%.2f MiB, %llu bytes)\n", out.c_str(),
+               mib(r.fileBytes), (unsigned long long)r.fileBytes);
+  std::fprintf(stderr, "  tensors: %llu, weights %.2f MiB (%llu bytes, f32)\n",
+               (unsigned long long)r.tensors, mib(r.weightBytes),
+               (unsigned long long)r.weightBytes);
+  std::fprintf(stderr, "  kv cache: %llu bytes per token\n",
+               (unsigned long long)r.kvBytesPerToken);
+  for (const GraphSummary &g : r.graphs)
+    std::fprintf(stderr,
+                 "  graph %s: T=%u, context %u, %llu steps, %llu values, arena %llu bytes\n",
+                 g.name.c_str(), g.maxTokens, g.context,
+                 (unsigned long long)g.steps, (unsigned long long)g.values,
+                 (unsigned long long)g.arenaBytes);
+}
+
+Status writeReportJson(const std::string &path, const CompileRequest &req,
+                       const BundleReport &r) {
+  nlohmann::json j;
+  j["output"] = req.output;
+  j["model"] = req.model;
+  j["file_bytes"] = r.fileBytes;
+  j["tensors"] = r.tensors;
+  j["weight_bytes"] = r.weightBytes;
+  j["kv_bytes_per_token"] = r.kvBytesPerToken;
+  j["graphs"] = nlohmann::json::array();
+  for (const GraphSummary &g : r.graphs)
+    j["graphs"].push_back({{"name", g.name}, {"kind", g.kind},
+                           {"max_tokens", g.maxTokens}, {"context", g.context},
+                           {"steps", g.steps}, {"values", g.values},
+                           {"arena_bytes", g.arenaBytes}});
+  std::ofstream os(path);
+  os << j.dump(2) << "\n";
+  os.close();
+  if (!os)
+    return Status::Error(path + ": cannot write the report");
+  return Status::Ok();
+}
+
+// Prints "weights X/Y MiB" at most every 10% of the total (and at the end)
+// for models big enough for it to take a while.
+ProgressFn makeProgress(bool quiet) {
+  if (quiet)
+    return {};
+  auto last = std::make_shared<int>(-1);
+  return [last](uint64_t done, uint64_t total) {
+    if (total < (16u << 20)) // small models: the final report is enough
+      return;
+    int decile = total ? int(done * 10 / total) : 10;
+    if (decile == *last)
+      return;
+    *last = decile;
+    std::fprintf(stderr, "motec: weights written %.1f/%.1f MiB\n", mib(done),
+                 mib(total));
+  };
+}
+
+Status loadModule(mlir::MLIRContext &ctx, const CompileRequest &req,
+                  const ImportedModel &model, const GraphOptions &gopts,
+                  FirstError &diag, mlir::OwningOpRef<mlir::ModuleOp> &module) {
+  if (!req.fromMlir.empty()) {
+    diag.setFile(req.fromMlir);
+    module = mlir::parseSourceFile<mlir::ModuleOp>(req.fromMlir, &ctx);
+    if (!module)
+      return Status::Error(diag.take("cannot parse"));
+  } else {
+    module = buildModule(ctx, model, gopts);
+  }
+  if (!req.emitMlir.empty()) {
+    Status st = writeMlir(*module, req.emitMlir);
+    if (!st.ok())
+      return st;
+  }
+  if (mlir::failed(mlir::verify(*module)))
+    return Status::Error(diag.take("module does not verify"));
+  return Status::Ok();
+}
+
+Status compile(const CompileRequest &req, BundleReport &report) {
+  Status st = checkRequest(req);
+  if (!st.ok())
+    return st;
+  auto t0 = std::chrono::steady_clock::now();
+  ImportedModel model;
+  if (!(st = importModel(req.model, req.tokenizer, model)).ok())
+    return st;
+  GraphOptions gopts;
+  gopts.context = req.context;
+  gopts.prefillTokens = req.prefillTokens;
+  if (!(st = checkBuildable(model.spec, gopts)).ok())
+    return st;
+
+  mlir::DialectRegistry registry;
+  registry.insert<MoteDialect, mlir::func::FuncDialect>();
+  mlir::MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  FirstError diag(ctx, req.model);
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  if (!(st = loadModule(ctx, req, model, gopts, diag, module)).ok())
+    return st;
+
+  mlir::PassManager pm(&ctx);
+  if (req.printIrAfterAll) {
+    ctx.disableMultithreading();
+    // After every pass, changed or not (like mlir-opt's flag of that name).
+    pm.enableIRPrinting([](mlir::Pass *, mlir::Operation *) { return false; },
+                        [](mlir::Pass *, mlir::Operation *) { return true; },
+                        /*printModuleScope=*/true,
+                        /*printAfterOnlyOnChange=*/false);
+  }
+  buildCpuPipeline(pm);
+  if (mlir::failed(pm.run(*module)))
+    return Status::Error(diag.take("the CPU pipeline failed"));
+
+  BundleOptions bopts;
+  bopts.commandLine = req.commandLine;
+  bopts.weights = req.weights;
+  bopts.context = resolvedContext(model.spec, gopts);
+  bopts.prefillTokens = std::min(req.prefillTokens, bopts.context);
+  bopts.targets = req.target;
+  st = writeBundle(*module, model, bopts, req.output, report,
+                   makeProgress(req.quiet));
+  // I/O errors name the output already; the rest are about the IR.
+  if (!st.ok() && st.message.rfind(req.output, 0) != 0)
+    return Status::Error((req.fromMlir.empty() ? req.model : req.fromMlir) +
+                         ": " + st.message);
+  if (!st.ok())
+    return st;
+  if (!req.quiet) {
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    printReport(req.output, report);
+    std::fprintf(stderr, "  time: %.2f s\n", s);
+  }
+  return Status::Ok();
+}
+
+} // namespace
+
+int runCompile(const CompileRequest &req) {
+  BundleReport report;
+  Status st = compile(req, report);
+  if (st.ok() && !req.reportJson.empty())
+    st = writeReportJson(req.reportJson, req, report);
+  if (!st.ok()) {
+    // A report failure comes after the bundle was written: take it back so
+    // a failing motec never leaves an output file.
+    if (!req.reportJson.empty() && report.fileBytes)
+      std::remove(req.output.c_str());
+    printError(st.message);
+    return 1;
+  }
+  return 0;
+}
+
+namespace {
+
+uint64_t getU64(const std::string &b, size_t off) {
+  uint64_t v;
+  std::memcpy(&v, b.data() + off, 8);
+  return v;
+}
+
+// Header and manifest checks for inspect; the runtime does the same (and
+// more) with its own reader.
+Status readBundle(const std::string &path, std::string &bytes,
+                  bundle::Manifest &m) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return Status::Error(path + ": cannot open");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  bytes = ss.str();
+  if (bytes.size() < MOTE_BUNDLE_HEADER_SIZE ||
+      bytes.compare(0, 8, MOTE_BUNDLE_MAGIC, 8) != 0)
+    return Status::Error(path + ": header: not a Mote bundle (bad magic)");
+  if (getU64(bytes, MOTE_HDR_OFF_HEADER_XXH64) !=
+      mote_xxh64(bytes.data(), MOTE_HDR_OFF_HEADER_XXH64, 0))
+    return Status::Error(path + ": header: checksum mismatch");
+  uint64_t off = getU64(bytes, MOTE_HDR_OFF_MANIFEST_OFFSET);
+  uint64_t len = getU64(bytes, MOTE_HDR_OFF_MANIFEST_SIZE);
+  if (getU64(bytes, MOTE_HDR_OFF_FILE_SIZE) != bytes.size() ||
+      off > bytes.size() || len > bytes.size() - off)
+    return Status::Error(path + ": header: manifest or file size out of range");
+  if (getU64(bytes, MOTE_HDR_OFF_MANIFEST_XXH64) !=
+      mote_xxh64(bytes.data() + off, len, 0))
+    return Status::Error(path + ": manifest: checksum mismatch");
+  if (!m.ParseFromArray(bytes.data() + off, int(len)))
+    return Status::Error(path + ": manifest: not a valid protobuf");
+  for (const bundle::Section &s : m.sections())
+    if (s.offset() > bytes.size() || s.size() > bytes.size() - s.offset() ||
+        mote_xxh64(bytes.data() + s.offset(), s.size(), 0) != s.xxh64())
+      return Status::Error(path + ": sections: " + s.name() +
+                           ": out of range or checksum mismatch");
+  return Status::Ok();
+}
+
+} // namespace
+
+int runInspect(const std::string &path) {
+  std::string bytes;
+  bundle::Manifest m;
+  Status st = readBundle(path, bytes, m);
+  if (!st.ok()) {
+    printError(st.message);
+    return 1;
+  }
+  const bundle::ModelSpec &s = m.model();
+  std::printf("%s: Mote bundle v%u, %zu bytes, checksums ok\n", path.c_str(),
+              m.format_version(), bytes.size());
+  std::printf("model: %s (%s) dim %u, hidden %u, %u layers, %u/%u heads, "
+              "head_dim %u, vocab %u, max_seq_len %u\n",
+              s.arch().c_str(), s.source_format().c_str(), s.dim(),
+              s.hidden_dim(), s.n_layers(), s.n_heads(), s.n_kv_heads(),
+              s.head_dim(), s.vocab_size(), s.max_seq_len());
+  std::printf("tokenizer: %s, %d pieces (bos %d, eos %d)\n",
+              m.tokenizer().kind().c_str(), m.tokenizer().pieces_size(),
+              m.tokenizer().bos_id(), m.tokenizer().eos_id());
+  for (const bundle::Section &sec : m.sections())
+    std::printf("section %s: offset %llu, %llu bytes, align %u\n",
+                sec.name().c_str(), (unsigned long long)sec.offset(),
+                (unsigned long long)sec.size(), sec.alignment());
+  std::printf("tensors: %d, kv caches: %d\n", m.tensors_size(),
+              m.kv_caches_size());
+  for (const bundle::Graph &g : m.graphs())
+    std::printf("graph %s (%s, %s): T=%u, context %u, %d steps, %d values, "
+                "arena %llu bytes\n",
+                g.name().c_str(), g.kind().c_str(), g.target().c_str(),
+                g.max_tokens(), g.context(), g.steps_size(), g.values_size(),
+                (unsigned long long)g.arena_bytes());
+  std::printf("compiled with: %s\n", m.options().command_line().c_str());
+  return 0;
+}
+
+} // namespace mote

@@ -1,0 +1,367 @@
+// Writes the model.mote container: 64-byte header, protobuf manifest, then a
+// 4 KiB-aligned weights section streamed tensor by tensor from the source
+// mapping. Layout and checksums: docs/bundle-format.md.
+#include "compiler/bundle/BundleWriter.h"
+#include "compiler/import/Import.h"
+
+#include "mote/bundle_format.h"
+#include "mote_bundle.pb.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace mote {
+namespace {
+
+namespace pb = ::mote::bundle;
+
+constexpr uint64_t kTensorAlign = 64;
+
+uint64_t alignUp(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+std::string errnoText() { return std::strerror(errno); }
+
+// ---------------------------------------------------------------------------
+// Spec and tokenizer -> manifest
+// ---------------------------------------------------------------------------
+
+void fillSpec(const ModelSpec &s, pb::ModelSpec &m) {
+  m.set_arch(s.arch);
+  m.set_dim(s.dim);
+  m.set_hidden_dim(s.hidden_dim);
+  m.set_n_layers(s.n_layers);
+  m.set_n_heads(s.n_heads);
+  m.set_n_kv_heads(s.n_kv_heads);
+  m.set_head_dim(s.head_dim);
+  m.set_vocab_size(s.vocab_size);
+  m.set_max_seq_len(s.max_seq_len);
+  m.set_rope_theta(s.rope_theta);
+  m.set_norm_eps(s.norm_eps);
+  m.set_tied_embeddings(s.tied_embeddings);
+  m.set_rope_style(static_cast<uint32_t>(s.rope_style));
+  m.set_source_format(s.source_format);
+  m.set_source_path(s.source_path);
+  m.set_num_kv_shared_layers(s.num_kv_shared_layers);
+  m.set_qkv_bias(s.qkv_bias);
+}
+
+void fillTokenizer(const TokenizerSpec &t, pb::Tokenizer &m) {
+  m.set_kind(t.kind);
+  for (const std::string &p : t.pieces)
+    m.add_pieces(p);
+  for (float s : t.scores)
+    m.add_scores(s);
+  for (PieceType ty : t.types)
+    m.add_types(static_cast<pb::PieceType>(ty));
+  m.set_bos_id(t.bos_id);
+  m.set_eos_id(t.eos_id);
+  m.set_unk_id(t.unk_id);
+  m.set_pad_id(t.pad_id);
+  m.set_add_bos(t.add_bos);
+  m.set_add_eos(t.add_eos);
+  m.set_add_dummy_prefix(t.add_dummy_prefix);
+  m.set_remove_extra_whitespaces(t.remove_extra_whitespaces);
+  m.set_escape_whitespaces(t.escape_whitespaces);
+  m.set_byte_fallback(t.byte_fallback);
+  m.set_source(t.source);
+}
+
+// ---------------------------------------------------------------------------
+// Output file: a temp file that becomes `out` only when complete
+// ---------------------------------------------------------------------------
+
+class TempFile {
+public:
+  explicit TempFile(const std::string &out)
+      : out_(out), tmp_(out + ".tmp." + std::to_string(getpid())) {}
+  ~TempFile() {
+    if (fd_ >= 0)
+      ::close(fd_);
+    if (!committed_)
+      ::unlink(tmp_.c_str());
+  }
+  Status open() {
+    fd_ = ::open(tmp_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0)
+      return Status::Error(out_ + ": cannot create: " + errnoText());
+    return Status::Ok();
+  }
+  Status pwriteAll(const void *data, uint64_t len, uint64_t off) {
+    const uint8_t *p = static_cast<const uint8_t *>(data);
+    while (len > 0) {
+      ssize_t n = ::pwrite(fd_, p, len, static_cast<off_t>(off));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return Status::Error(out_ + ": write failed: " + errnoText());
+      p += n;
+      off += static_cast<uint64_t>(n);
+      len -= static_cast<uint64_t>(n);
+    }
+    return Status::Ok();
+  }
+  // XXH64 of [off, off+len) as written, read back through a mapping so the
+  // weights are never held in memory as a whole.
+  Status hashRange(uint64_t off, uint64_t len, uint64_t &out) {
+    if (len == 0) {
+      out = mote_xxh64(nullptr, 0, 0);
+      return Status::Ok();
+    }
+    void *m = ::mmap(nullptr, off + len, PROT_READ, MAP_SHARED, fd_, 0);
+    if (m == MAP_FAILED)
+      return Status::Error(out_ + ": cannot map for checksum: " + errnoText());
+    out = mote_xxh64(static_cast<const uint8_t *>(m) + off, len, 0);
+    ::munmap(m, off + len);
+    return Status::Ok();
+  }
+  Status commit(uint64_t size) {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0 || ::fsync(fd_) != 0)
+      return Status::Error(out_ + ": cannot flush: " + errnoText());
+    if (::close(fd_) != 0) {
+      fd_ = -1;
+      return Status::Error(out_ + ": cannot close: " + errnoText());
+    }
+    fd_ = -1;
+    if (::rename(tmp_.c_str(), out_.c_str()) != 0)
+      return Status::Error(out_ + ": cannot rename temp file: " + errnoText());
+    committed_ = true;
+    return Status::Ok();
+  }
+
+private:
+  std::string out_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+// ---------------------------------------------------------------------------
+// Weights
+// ---------------------------------------------------------------------------
+
+float halfToFloat(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13); // inf / nan
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else { // subnormal: renormalize
+    int e = -1;
+    do {
+      ++e;
+      mant <<= 1;
+    } while ((mant & 0x400u) == 0);
+    bits = sign | (static_cast<uint32_t>(112 - e) << 23) | ((mant & 0x3ffu) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+float bf16ToFloat(uint16_t h) {
+  uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// Writes one source tensor as F32 at `off`, converting in fixed-size chunks.
+Status writeTensorF32(TempFile &file, const TensorRef &t, uint64_t off,
+                      std::vector<float> &buf) {
+  if (t.bytes != t.numel() * dtypeSize(t.dtype))
+    return Status::Error(t.name + ": byte size does not match its shape");
+  if (t.dtype == DType::F32)
+    return file.pwriteAll(t.data, t.bytes, off);
+  if (t.dtype != DType::F16 && t.dtype != DType::BF16)
+    return Status::Error(t.name + ": dtype " + dtypeName(t.dtype) +
+                         " cannot be stored as f32 weights");
+  uint64_t n = t.numel();
+  for (uint64_t i = 0; i < n; i += buf.size()) {
+    uint64_t m = std::min<uint64_t>(buf.size(), n - i);
+    for (uint64_t j = 0; j < m; ++j) {
+      uint16_t h;
+      std::memcpy(&h, t.data + 2 * (i + j), 2); // source may be unaligned
+      buf[j] = t.dtype == DType::F16 ? halfToFloat(h) : bf16ToFloat(h);
+    }
+    Status st = file.pwriteAll(buf.data(), m * 4, off + i * 4);
+    if (!st.ok())
+      return st;
+  }
+  return Status::Ok();
+}
+
+// Assigns each manifest tensor its offset in the weights section (64-byte
+// aligned) after checking it against the weight store. Returns the section
+// size.
+Status layoutTensors(pb::Manifest &m, const std::vector<std::string> &refd,
+                     const ImportedModel &model, uint64_t &sectionSize) {
+  uint64_t off = 0;
+  for (int i = 0; i < m.tensors_size(); ++i) {
+    pb::Tensor *t = m.mutable_tensors(i);
+    const TensorRef *src = model.weights.find(refd[i]);
+    if (!src)
+      return Status::Error("@" + refd[i] + ": no such tensor in " +
+                           model.spec.source_path);
+    std::vector<uint64_t> shape(t->shape().begin(), t->shape().end());
+    if (shape != src->shape)
+      return Status::Error("@" + refd[i] + ": IR shape " + shapeString(shape) +
+                           " differs from the model's " + shapeString(src->shape));
+    uint64_t numel = src->numel();
+    if (t->dtype() != pb::F32)
+      return Status::Error("@" + refd[i] + ": only f32 params are supported "
+                           "(--weights f32)");
+    off = alignUp(off, kTensorAlign);
+    t->set_section(0);
+    t->set_offset(off);
+    t->set_size(numel * 4);
+    off += numel * 4;
+  }
+  sectionSize = alignUp(off, kTensorAlign);
+  return Status::Ok();
+}
+
+void putU32(uint8_t *p, uint32_t v) { std::memcpy(p, &v, 4); } // LE host
+void putU64(uint8_t *p, uint64_t v) { std::memcpy(p, &v, 8); }
+
+void fillReport(const pb::Manifest &m, uint64_t fileSize, BundleReport &r) {
+  r.tensors = m.tensors_size();
+  r.weightBytes = 0;
+  for (const pb::Tensor &t : m.tensors())
+    r.weightBytes += t.size();
+  r.kvBytesPerToken = 0;
+  for (const pb::KVCache &kv : m.kv_caches())
+    r.kvBytesPerToken += uint64_t(kv.width()) * 4;
+  r.fileBytes = fileSize;
+  r.graphs.clear();
+  for (const pb::Graph &g : m.graphs())
+    r.graphs.push_back({g.name(), g.kind(), g.max_tokens(), g.context(),
+                        uint64_t(g.steps_size()), uint64_t(g.values_size()),
+                        g.arena_bytes()});
+}
+
+// Manifest at 64, zero padding up to the weights, then the header that
+// checksums both.
+Status writeManifestAndHeader(TempFile &file, const pb::Manifest &m,
+                              uint64_t woff, uint64_t fileSize,
+                              const std::string &outPath) {
+  Status st;
+  std::string bytes;
+  if (!m.SerializeToString(&bytes))
+    return Status::Error(outPath + ": manifest: protobuf serialization failed");
+  if (MOTE_BUNDLE_HEADER_SIZE + bytes.size() > woff)
+    return Status::Error(outPath + ": manifest: grew past the weights section");
+  std::vector<uint8_t> pad(woff - MOTE_BUNDLE_HEADER_SIZE - bytes.size(), 0);
+  if (!(st = file.pwriteAll(bytes.data(), bytes.size(), MOTE_BUNDLE_HEADER_SIZE)).ok() ||
+      !(st = file.pwriteAll(pad.data(), pad.size(),
+                            MOTE_BUNDLE_HEADER_SIZE + bytes.size())).ok())
+    return st;
+
+  uint8_t hdr[MOTE_BUNDLE_HEADER_SIZE] = {};
+  std::memcpy(hdr + MOTE_HDR_OFF_MAGIC, MOTE_BUNDLE_MAGIC, 8);
+  putU32(hdr + MOTE_HDR_OFF_VERSION, MOTE_BUNDLE_FORMAT_VERSION);
+  putU32(hdr + MOTE_HDR_OFF_HEADER_SIZE, MOTE_BUNDLE_HEADER_SIZE);
+  putU64(hdr + MOTE_HDR_OFF_MANIFEST_OFFSET, MOTE_BUNDLE_HEADER_SIZE);
+  putU64(hdr + MOTE_HDR_OFF_MANIFEST_SIZE, bytes.size());
+  putU64(hdr + MOTE_HDR_OFF_MANIFEST_XXH64, mote_xxh64(bytes.data(), bytes.size(), 0));
+  putU64(hdr + MOTE_HDR_OFF_FILE_SIZE, fileSize);
+  putU64(hdr + MOTE_HDR_OFF_FLAGS, 0);
+  putU64(hdr + MOTE_HDR_OFF_HEADER_XXH64, mote_xxh64(hdr, MOTE_HDR_OFF_HEADER_XXH64, 0));
+  if (!(st = file.pwriteAll(hdr, sizeof hdr, 0)).ok())
+    return st;
+  return Status::Ok();
+}
+
+// The weights offset depends on the manifest's size, which depends on the
+// offset (varints): iterate to a fixed point. The checksum is a fixed64, so
+// a non-zero placeholder already has the final size.
+pb::Section *addWeightsSection(pb::Manifest &m, uint64_t wsize) {
+  pb::Section *sec = m.add_sections();
+  sec->set_name("weights");
+  sec->set_size(wsize);
+  sec->set_alignment(MOTE_BUNDLE_WEIGHT_ALIGN);
+  sec->set_xxh64(~0ull);
+  uint64_t woff = 0;
+  for (int iter = 0; iter < 8; ++iter) {
+    uint64_t need = alignUp(MOTE_BUNDLE_HEADER_SIZE + m.ByteSizeLong(),
+                            MOTE_BUNDLE_WEIGHT_ALIGN);
+    if (need <= woff)
+      break;
+    woff = need;
+    sec->set_offset(woff);
+  }
+  return sec;
+}
+
+} // namespace
+
+Status writeBundle(mlir::ModuleOp module, const ImportedModel &model,
+                   const BundleOptions &options, const std::string &outPath,
+                   BundleReport &report, const ProgressFn &progress) {
+  pb::Manifest m;
+  m.set_format_version(MOTE_BUNDLE_FORMAT_VERSION);
+  m.set_kind("model");
+  fillSpec(model.spec, *m.mutable_model());
+  fillTokenizer(model.tokenizer, *m.mutable_tokenizer());
+  pb::CompileOptions *co = m.mutable_options();
+  co->set_command_line(options.commandLine);
+  co->set_weights(options.weights);
+  co->set_context(options.context);
+  co->set_prefill_tokens(options.prefillTokens);
+  co->set_targets(options.targets);
+  co->set_compiler_version("motec 0.1.0");
+
+  std::vector<std::string> refd;
+  Status st = serializeSchedule(module, m, refd);
+  if (!st.ok())
+    return st;
+  uint64_t wsize = 0;
+  st = layoutTensors(m, refd, model, wsize);
+  if (!st.ok())
+    return st;
+
+  pb::Section *sec = addWeightsSection(m, wsize);
+  const uint64_t woff = sec->offset();
+  const uint64_t fileSize = woff + wsize;
+
+  TempFile file(outPath);
+  if (!(st = file.open()).ok())
+    return st;
+  std::vector<float> buf(1u << 18);
+  for (int i = 0; i < m.tensors_size(); ++i) {
+    const pb::Tensor &t = m.tensors(i);
+    st = writeTensorF32(file, *model.weights.find(refd[i]), woff + t.offset(), buf);
+    if (!st.ok())
+      return st;
+    if (progress)
+      progress(t.offset() + t.size(), wsize);
+  }
+  // Zero tail so the section (and file) has its declared size before hashing.
+  if (wsize > 0) {
+    uint8_t zero[kTensorAlign] = {};
+    uint64_t end = m.tensors_size() ? m.tensors(m.tensors_size() - 1).offset() +
+                                          m.tensors(m.tensors_size() - 1).size()
+                                    : 0;
+    if (wsize > end && !(st = file.pwriteAll(zero, wsize - end, woff + end)).ok())
+      return st;
+  }
+  uint64_t h = 0;
+  if (!(st = file.hashRange(woff, wsize, h)).ok())
+    return st;
+  sec->set_xxh64(h);
+
+  if (!(st = writeManifestAndHeader(file, m, woff, fileSize, outPath)).ok())
+    return st;
+  if (!(st = file.commit(fileSize)).ok())
+    return st;
+  fillReport(m, fileSize, report);
+  return Status::Ok();
+}
+
+} // namespace mote

@@ -1,0 +1,64 @@
+// Writes a model.mote bundle (runtime/include/mote/bundle_format.h,
+// docs/bundle-format.md) from a planned, lowered module and the imported
+// model's memory-mapped weights.
+#ifndef MOTE_COMPILER_BUNDLE_BUNDLEWRITER_H
+#define MOTE_COMPILER_BUNDLE_BUNDLEWRITER_H
+
+#include "compiler/ModelSpec.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace mote {
+namespace bundle {
+class Manifest;
+class Graph;
+} // namespace bundle
+
+// What CompileOptions in the manifest records.
+struct BundleOptions {
+  std::string commandLine;
+  std::string weights = "f32";
+  uint32_t context = 0;
+  uint32_t prefillTokens = 0;
+  std::string targets = "cpu";
+};
+
+// Figures for the compile report.
+struct GraphSummary {
+  std::string name, kind;
+  uint32_t maxTokens = 0, context = 0;
+  uint64_t steps = 0, values = 0, arenaBytes = 0;
+};
+struct BundleReport {
+  uint64_t tensors = 0;
+  uint64_t weightBytes = 0;      // bytes of tensor data in the weights section
+  uint64_t kvBytesPerToken = 0;  // all layers, K and V
+  uint64_t fileBytes = 0;
+  std::vector<GraphSummary> graphs;
+};
+
+// Called while the weights are written: bytes done, bytes total.
+using ProgressFn = std::function<void(uint64_t, uint64_t)>;
+
+// Writes `outPath` atomically (temp file, fsync, rename). Only the params the
+// module's functions reference are stored; F16/BF16 become F32 while
+// streaming. On error nothing is left at `outPath` or in the temp file.
+Status writeBundle(mlir::ModuleOp module, const ImportedModel &model,
+                   const BundleOptions &options, const std::string &outPath,
+                   BundleReport &report, const ProgressFn &progress = {});
+
+// Maps the module's params and KV caches to manifest indices and serializes
+// every function as a static schedule (BundleWriterGraphs.cpp). Fills
+// manifest tensors (name/dtype/shape only), kv_caches and graphs.
+// `referenced` receives, per manifest tensor, the param's symbol name.
+Status serializeSchedule(mlir::ModuleOp module, bundle::Manifest &manifest,
+                         std::vector<std::string> &referenced);
+
+} // namespace mote
+
+#endif // MOTE_COMPILER_BUNDLE_BUNDLEWRITER_H

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# motec smoke test: compiles the stories260K family, checks each bundle with
+# an independent libprotobuf reader (bundle_check), and checks that failing
+# compiles print one error line and leave no file behind.
+set -u
+MOTEC="$MOTE_BIN/motec"
+CHECK="$1"
+M="${MOTE_MODELS:?}"
+W="$(mktemp -d)"
+trap 'rm -rf "$W"' EXIT
+fail=0
+die() { echo "FAIL: $*" >&2; fail=1; }
+
+for f in "$M/stories260K/stories260K.bin" "$M/stories260K-hf/model.safetensors" \
+         "$M/stories260K-hf-bf16/model.safetensors.index.json"; do
+  if [ ! -e "$f" ]; then
+    if [ "${CI:-}" = true ]; then echo "FAIL: missing $f (CI=true)" >&2; exit 1; fi
+    echo "SKIP: missing $f" >&2; exit 77
+  fi
+done
+
+compile() { # name model [flags...]
+  local name=$1 model=$2; shift 2
+  if ! "$MOTEC" compile "$model" -o "$W/$name.mote" --report-json "$W/$name.json" \
+       -q "$@" 2>"$W/$name.err"; then
+    die "$name: motec failed: $(cat "$W/$name.err")"
+    return 1
+  fi
+  [ -s "$W/$name.err" ] && die "$name: -q but stderr: $(cat "$W/$name.err")"
+  return 0
+}
+
+compile v0 "$M/stories260K/stories260K.bin" &&
+  { "$CHECK" "$W/v0.mote" --report "$W/v0.json" \
+      --raw-v0 "$M/stories260K/stories260K.bin" || die "v0 bundle check"; }
+compile hf "$M/stories260K-hf" &&
+  { "$CHECK" "$W/hf.mote" --report "$W/hf.json" --same-weights "$W/v0.mote" --skip-qk \
+      || die "hf bundle check"; }
+compile bf16 "$M/stories260K-hf-bf16" &&
+  { "$CHECK" "$W/bf16.mote" --report "$W/bf16.json" --same-weights "$W/hf.mote" --bf16 \
+      || die "bf16 bundle check"; }
+
+# Options reach the graphs: context and prefill size.
+compile small "$M/stories260K/stories260K.bin" --context 100 --prefill-tokens 16 &&
+  { grep -q '"context": 100' "$W/small.json" && grep -q '"max_tokens": 16' "$W/small.json" \
+      || die "--context/--prefill-tokens not in the report"; }
+
+# Default (non-quiet) run prints the report on stderr.
+"$MOTEC" compile "$M/stories260K/stories260K.bin" -o "$W/loud.mote" 2>"$W/loud.err" ||
+  die "loud compile failed"
+grep -q "graph decode: T=1" "$W/loud.err" || die "no compile report on stderr"
+
+"$MOTEC" compile "$M/stories260K/stories260K.bin" -o "$W/ir.mote" -q --print-ir-after-all \
+  2>"$W/ir.err" || die "--print-ir-after-all compile failed"
+grep -q "IR Dump After MoteLowerCpuPass" "$W/ir.err" || die "--print-ir-after-all printed nothing"
+
+# --emit-mlir then --from-mlir gives the same bundle schedule.
+compile rt "$M/stories260K/stories260K.bin" --emit-mlir "$W/rt.mlir" &&
+compile rt2 "$M/stories260K/stories260K.bin" --from-mlir "$W/rt.mlir" &&
+  { diff <(grep -v '"output"' "$W/rt.json") <(grep -v '"output"' "$W/rt2.json") >&2 \
+      || die "--from-mlir report differs"; }
+
+# Failing compiles: one "motec: error:" line, exit 1, no output, no temp file.
+expect_fail() { # name pattern args...
+  local name=$1 pat=$2; shift 2
+  "$MOTEC" compile "$@" 2>"$W/$name.err"
+  local rc=$?
+  [ $rc = 1 ] || die "$name: exit $rc, want 1"
+  [ "$(wc -l <"$W/$name.err")" = 1 ] || die "$name: stderr not one line: $(cat "$W/$name.err")"
+  grep -q "^motec: error: .*$pat" "$W/$name.err" || die "$name: message: $(cat "$W/$name.err")"
+  ls "$W"/out/ 2>/dev/null | grep -q . && die "$name: left files: $(ls "$W/out")"
+  rm -rf "$W/out"; mkdir -p "$W/out"
+}
+mkdir -p "$W/out"
+expect_fail weights "--weights w2: not implemented yet (f32 only)" \
+  "$M/stories260K/stories260K.bin" -o "$W/out/x.mote" --weights w2
+expect_fail nomodel "no-such" "$W/no-such.bin" -o "$W/out/x.mote"
+sed 's/@layers\.0\.wq\b/@layers.0.wqq/g' "$W/rt.mlir" >"$W/bad.mlir"
+expect_fail badparam "layers.0.wqq" "$M/stories260K/stories260K.bin" \
+  -o "$W/out/x.mote" --from-mlir "$W/bad.mlir"
+# The rename fails after the weights were written: the temp file must go.
+mkdir -p "$W/out/isdir"
+"$MOTEC" compile "$M/stories260K/stories260K.bin" -o "$W/out/isdir" -q 2>"$W/dir.err" &&
+  die "writing over a directory succeeded"
+grep -q "^motec: error: " "$W/dir.err" || die "dir: $(cat "$W/dir.err")"
+ls "$W/out" | grep -q tmp && die "temp file left behind: $(ls "$W/out")"
+
+[ $fail = 0 ] && echo "motec_smoke: ok"
+exit $fail

@@ -1,0 +1,60 @@
+// motec: the Mote compiler's command line (flags only; work is in
+// compiler/Driver.cpp).
+#include "compiler/Driver.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <string>
+
+int main(int argc, char **argv) {
+  CLI::App app{"motec: compile a small Llama-family model into a Mote bundle"};
+  app.require_subcommand(1);
+  mote::CompileRequest req;
+  for (int i = 0; i < argc; ++i)
+    req.commandLine += (i ? " " : "") + std::string(argv[i]);
+
+  CLI::App *compile = app.add_subcommand(
+      "compile", "Compile MODEL (llama2.c .bin or Hugging Face dir) to a bundle");
+  compile->add_option("MODEL", req.model,
+                      "llama2.c checkpoint (.bin) or Hugging Face model directory")
+      ->required();
+  compile->add_option("-o,--output", req.output, "Output bundle (model.mote)")
+      ->required();
+  compile->add_option("--tokenizer", req.tokenizer,
+                      "Tokenizer (tokenizer.model or tokenizer.bin) for llama2.c "
+                      "checkpoints; default: found beside the checkpoint");
+  compile->add_option("--target", req.target, "Target: cpu")->capture_default_str();
+  compile->add_option("--weights", req.weights, "Weight format: f32")
+      ->capture_default_str();
+  compile->add_option("--context", req.context,
+                      "KV-cache rows (context length); default min(max_seq_len, 2048)");
+  compile->add_option("--prefill-tokens", req.prefillTokens,
+                      "Tokens per prefill call (capped at the context)")
+      ->capture_default_str();
+  compile->add_option("--emit-mlir", req.emitMlir,
+                      "Write the mote IR right after import to FILE");
+  compile->add_option("--from-mlir", req.fromMlir,
+                      "Compile this mote IR instead of building it (weights from MODEL)");
+  compile->add_flag("--print-ir-after-all", req.printIrAfterAll,
+                    "Print the IR after every pass (stderr)");
+  compile->add_option("--report-json", req.reportJson,
+                      "Write the compile report as JSON to FILE");
+  compile->add_flag("-q,--quiet", req.quiet, "No progress lines and no report on stderr");
+
+  std::string bundlePath;
+  CLI::App *inspect = app.add_subcommand("inspect", "Print a bundle's manifest summary");
+  inspect->add_option("BUNDLE", bundlePath, "model.mote")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    if (e.get_exit_code() == 0)
+      return app.exit(e);
+    std::fprintf(stderr, "motec: error: command line: %s\n", e.what());
+    return 1;
+  }
+  if (*compile)
+    return mote::runCompile(req);
+  return mote::runInspect(bundlePath);
+}
