@@ -1,0 +1,45 @@
+/* platform.h: the runtime's few OS services (map a file, clock, log). */
+#ifndef MOTE_PLATFORM_H
+#define MOTE_PLATFORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mote/mote.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A read-only mapping of a whole file. */
+typedef struct mote_pal_mapping {
+  const void *data;
+  size_t size;
+  void *handle; /* platform detail */
+} mote_pal_mapping_t;
+
+/* Maps `path` read-only; sets the thread's error and returns MOTE_ERR_IO on
+ * failure. An empty file maps to data=NULL, size=0. */
+mote_status_t mote_pal_map_file(const char *path, mote_pal_mapping_t *out);
+void mote_pal_unmap_file(mote_pal_mapping_t *m);
+
+/* Monotonic time in nanoseconds. */
+uint64_t mote_pal_now_ns(void);
+
+/* Number of online CPUs (at least 1). */
+uint32_t mote_pal_cpu_count(void);
+
+enum { MOTE_LOG_DEBUG = 0, MOTE_LOG_INFO = 1, MOTE_LOG_WARN = 2,
+       MOTE_LOG_ERROR = 3 };
+/* Writes one line to stderr when level >= MOTE_LOG (env, default WARN). */
+void mote_pal_log(int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOTE_PLATFORM_H */

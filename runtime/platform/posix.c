@@ -1,0 +1,78 @@
+/* posix.c: POSIX implementation of the platform layer (mmap, clock_gettime, stderr). */
+#include "platform.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "status.h"
+
+mote_status_t mote_pal_map_file(const char *path, mote_pal_mapping_t *out) {
+  memset(out, 0, sizeof(*out));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return mote_set_error(MOTE_ERR_IO, "%s: cannot open: %s", path,
+                          strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return mote_set_error(MOTE_ERR_IO, "%s: not a regular file", path);
+  }
+  if (st.st_size == 0) { /* mmap rejects length 0 */
+    close(fd);
+    return MOTE_OK;
+  }
+  void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  int err = errno;
+  close(fd); /* the mapping keeps the file alive */
+  if (p == MAP_FAILED)
+    return mote_set_error(MOTE_ERR_IO, "%s: mmap failed: %s", path,
+                          strerror(err));
+  out->data = p;
+  out->size = (size_t)st.st_size;
+  out->handle = p;
+  return MOTE_OK;
+}
+
+void mote_pal_unmap_file(mote_pal_mapping_t *m) {
+  if (m && m->handle) munmap(m->handle, m->size);
+  if (m) memset(m, 0, sizeof(*m));
+}
+
+uint64_t mote_pal_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint32_t mote_pal_cpu_count(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1u : (uint32_t)n;
+}
+
+static int log_threshold(void) {
+  const char *s = getenv("MOTE_LOG");
+  if (!s) return MOTE_LOG_WARN;
+  if (!strcmp(s, "debug")) return MOTE_LOG_DEBUG;
+  if (!strcmp(s, "info")) return MOTE_LOG_INFO;
+  if (!strcmp(s, "error")) return MOTE_LOG_ERROR;
+  return MOTE_LOG_WARN;
+}
+
+void mote_pal_log(int level, const char *fmt, ...) {
+  if (level < log_threshold()) return;
+  static const char *const names[] = {"debug", "info", "warn", "error"};
+  fprintf(stderr, "mote %s: ", names[level & 3]);
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}

@@ -1,0 +1,338 @@
+/* bundle_validate.c: proves every section, tensor, value and step of a parsed
+ * bundle in range, so kernels can never read or write out of bounds. */
+#include <stdio.h>
+#include <string.h>
+
+#include "bundle.h"
+#include "mote/bundle_format.h"
+#include "status.h"
+
+mote_status_t mote_bundle_validate(mote_bundle_t *b, uint32_t flags);
+
+#define FAIL(...) return mote_set_error(MOTE_ERR_INVALID_BUNDLE, __VA_ARGS__)
+
+/* numel of shape, or UINT64_MAX on overflow. */
+static uint64_t numel(const uint64_t *shape, uint32_t rank) {
+  uint64_t n = 1;
+  for (uint32_t k = 0; k < rank; ++k) {
+    if (shape[k] != 0 && n > UINT64_MAX / shape[k]) return UINT64_MAX;
+    n *= shape[k];
+  }
+  return n;
+}
+
+static int is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
+
+static mote_status_t check_sections(mote_bundle_t *b, uint32_t flags) {
+  for (uint32_t k = 0; k < b->n_sections; ++k) {
+    const mote_section_t *s = &b->sections[k];
+    if (!is_pow2(s->alignment) || s->alignment < MOTE_BUNDLE_MIN_ALIGN)
+      FAIL("%s: sections[%u].alignment: %u is not a power of two >= %u",
+           b->label, k, s->alignment, MOTE_BUNDLE_MIN_ALIGN);
+    if (s->offset % s->alignment != 0)
+      FAIL("%s: sections[%u].offset: %llu not aligned to %u", b->label, k,
+           (unsigned long long)s->offset, s->alignment);
+    if (s->offset < MOTE_BUNDLE_HEADER_SIZE || s->offset > b->size ||
+        s->size > b->size - s->offset)
+      FAIL("%s: sections[%u]: [%llu, +%llu) outside the file (%zu bytes)",
+           b->label, k, (unsigned long long)s->offset,
+           (unsigned long long)s->size, b->size);
+    if (!(flags & MOTE_OPEN_SKIP_SECTION_CHECKSUMS) &&
+        mote_xxh64(b->data + s->offset, s->size, 0) != s->xxh64)
+      return mote_set_error(MOTE_ERR_CHECKSUM, "%s: sections[%u] (%.*s): xxh64 mismatch",
+                            b->label, k, (int)s->name.n, s->name.p);
+  }
+  return MOTE_OK;
+}
+
+static mote_status_t check_tensors(mote_bundle_t *b) {
+  for (uint32_t k = 0; k < b->n_tensors; ++k) {
+    mote_tensor_t *t = &b->tensors[k];
+    if (t->section >= b->n_sections)
+      FAIL("%s: tensors[%u].section: %u out of range (%u sections)", b->label, k,
+           t->section, b->n_sections);
+    const mote_section_t *s = &b->sections[t->section];
+    if (t->offset > s->size || t->size > s->size - t->offset)
+      FAIL("%s: tensors[%u] (%.*s): [%llu, +%llu) outside section %u (%llu bytes)",
+           b->label, k, (int)t->name.n, t->name.p, (unsigned long long)t->offset,
+           (unsigned long long)t->size, t->section, (unsigned long long)s->size);
+    uint32_t es = mote_dtype_size(t->dtype);
+    if (es == 0 || t->has_quant)
+      continue; /* quantized: graphs that use it are rejected as unsupported */
+    uint64_t n = numel(t->shape, t->rank);
+    if (t->rank == 0 || n == UINT64_MAX || n > UINT64_MAX / es || n * es != t->size)
+      FAIL("%s: tensors[%u] (%.*s).size: %llu != numel*%u", b->label, k,
+           (int)t->name.n, t->name.p, (unsigned long long)t->size, es);
+    if ((s->offset + t->offset) % es != 0)
+      FAIL("%s: tensors[%u].offset: misaligned for its dtype", b->label, k);
+    t->data = b->data + s->offset + t->offset;
+  }
+  for (uint32_t k = 0; k < b->n_kv; ++k)
+    if (b->kv[k].width == 0 || b->kv[k].dtype != MOTE_DT_F32)
+      return mote_set_error(b->kv[k].width == 0 ? MOTE_ERR_INVALID_BUNDLE
+                                                : MOTE_ERR_UNSUPPORTED,
+                            "%s: kv_caches[%u]: width %u dtype %u (need f32, width > 0)",
+                            b->label, k, b->kv[k].width, b->kv[k].dtype);
+  return MOTE_OK;
+}
+
+/* One value of graph g: kind, dtype, bytes; ARENA inside the arena, WEIGHT
+ * and KV references valid with matching shapes. */
+static mote_status_t check_value(mote_bundle_t *b, uint32_t gi, uint32_t vi) {
+  mote_graph_t *g = &b->graphs[gi];
+  mote_value_t *v = &g->values[vi];
+  uint32_t es = mote_dtype_size(v->dtype);
+  uint64_t n = numel(v->shape, v->rank);
+  if (v->rank == 0 || es == 0 || n == UINT64_MAX || n > UINT64_MAX / es)
+    return mote_set_error(es == 0 && v->dtype ? MOTE_ERR_UNSUPPORTED : MOTE_ERR_INVALID_BUNDLE,
+                          "%s: graphs[%u].values[%u]: bad shape/dtype %u", b->label,
+                          gi, vi, v->dtype);
+  v->bytes = n * es;
+  switch (v->kind) {
+    case MOTE_VK_ARENA:
+      if (v->offset > g->arena_bytes || v->bytes > g->arena_bytes - v->offset)
+        FAIL("%s: graphs[%u].values[%u]: [%llu, +%llu) outside the arena (%llu bytes)",
+             b->label, gi, vi, (unsigned long long)v->offset,
+             (unsigned long long)v->bytes, (unsigned long long)g->arena_bytes);
+      if (v->offset % 4 != 0)
+        FAIL("%s: graphs[%u].values[%u].offset: %llu not 4-byte aligned",
+             b->label, gi, vi, (unsigned long long)v->offset);
+      return MOTE_OK;
+    case MOTE_VK_WEIGHT: {
+      if (v->ref >= b->n_tensors)
+        FAIL("%s: graphs[%u].values[%u].ref: tensor %u out of range (%u tensors)",
+             b->label, gi, vi, v->ref, b->n_tensors);
+      const mote_tensor_t *t = &b->tensors[v->ref];
+      if (!t->data || t->dtype != MOTE_DT_F32)
+        return mote_set_error(MOTE_ERR_UNSUPPORTED,
+                              "%s: graphs[%u].values[%u]: tensor %.*s has dtype %u "
+                              "(this runtime runs f32 only)",
+                              b->label, gi, vi, (int)t->name.n, t->name.p, t->dtype);
+      if (t->rank != v->rank || memcmp(t->shape, v->shape, 8 * v->rank) != 0 ||
+          v->dtype != t->dtype)
+        FAIL("%s: graphs[%u].values[%u]: shape differs from tensor %.*s", b->label,
+             gi, vi, (int)t->name.n, t->name.p);
+      return MOTE_OK;
+    }
+    case MOTE_VK_KV:
+      if (v->ref >= b->n_kv)
+        FAIL("%s: graphs[%u].values[%u].ref: kv cache %u out of range (%u caches)",
+             b->label, gi, vi, v->ref, b->n_kv);
+      if (v->rank != 2 || v->shape[0] != g->context || v->shape[1] != b->kv[v->ref].width ||
+          v->dtype != MOTE_DT_F32)
+        FAIL("%s: graphs[%u].values[%u]: kv shape must be (context %u, width %u) f32",
+             b->label, gi, vi, g->context, b->kv[v->ref].width);
+      return MOTE_OK;
+    default:
+      FAIL("%s: graphs[%u].values[%u].kind: %u invalid", b->label, gi, vi, v->kind);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Steps: operand/result counts, kinds and shapes per op kind (see .proto). */
+/* ------------------------------------------------------------------------ */
+
+typedef struct sctx {
+  mote_bundle_t *b;
+  mote_graph_t *g;
+  const mote_step_t *s;
+  uint32_t gi, si;
+} sctx_t;
+
+static const char *const kRole[2] = {"operands", "results"};
+
+static mote_status_t val(const sctx_t *c, int res, uint32_t k, const mote_value_t **out) {
+  uint32_t idx = res ? c->s->results[k] : c->s->operands[k];
+  if (idx >= c->g->n_values)
+    FAIL("%s: graphs[%u].steps[%u].%s[%u]: value %u out of range (graph has %u values)",
+         c->b->label, c->gi, c->si, kRole[res], k, idx, c->g->n_values);
+  *out = &c->g->values[idx];
+  return MOTE_OK;
+}
+
+static mote_status_t shape_err(const sctx_t *c, int res, uint32_t k, const char *want) {
+  FAIL("%s: graphs[%u].steps[%u].%s[%u]: expected %s", c->b->label, c->gi, c->si,
+       kRole[res], k, want);
+}
+
+/* An f32 arena activation (rows, cols); cols 0 = any, returned in *out_cols. */
+static mote_status_t act(const sctx_t *c, int res, uint32_t k, uint64_t rows,
+                         uint64_t cols, uint64_t *out_cols) {
+  const mote_value_t *v = NULL;
+  MOTE_RETURN_IF_ERROR(val(c, res, k, &v));
+  if (v->kind != MOTE_VK_ARENA || v->dtype != MOTE_DT_F32 || v->rank != 2 ||
+      v->shape[0] != rows || (cols && v->shape[1] != cols) || v->shape[1] == 0) {
+    char want[96];
+    snprintf(want, sizeof want, "f32 arena value of shape (%llu, %llu) (0 = any)",
+             (unsigned long long)rows, (unsigned long long)cols);
+    return shape_err(c, res, k, want);
+  }
+  if (out_cols) *out_cols = v->shape[1];
+  return MOTE_OK;
+}
+
+/* A weight of the given rank; d0/d1 0 = any; the dims come back in o[]. */
+static mote_status_t weight(const sctx_t *c, uint32_t k, uint32_t rank, uint64_t d0,
+                            uint64_t d1, uint64_t *o) {
+  const mote_value_t *v = NULL;
+  MOTE_RETURN_IF_ERROR(val(c, 0, k, &v));
+  if (v->kind != MOTE_VK_WEIGHT || v->rank != rank || (d0 && v->shape[0] != d0) ||
+      (rank == 2 && d1 && v->shape[1] != d1) || v->shape[0] == 0)
+    return shape_err(c, 0, k, rank == 1 ? "a rank-1 weight matching x"
+                                         : "a rank-2 weight matching x");
+  o[0] = v->shape[0];
+  o[1] = rank == 2 ? v->shape[1] : 0;
+  return MOTE_OK;
+}
+
+static mote_status_t kv(const sctx_t *c, int res, uint32_t k, uint64_t width,
+                        uint32_t *ref, uint64_t *out_width) {
+  const mote_value_t *v = NULL;
+  MOTE_RETURN_IF_ERROR(val(c, res, k, &v));
+  if (v->kind != MOTE_VK_KV || (width && v->shape[1] != width))
+    return shape_err(c, res, k, "a kv cache value of matching width");
+  *ref = v->ref;
+  if (out_width) *out_width = v->shape[1];
+  return MOTE_OK;
+}
+
+/* Token ids / positions must be the graph's own input (the executor fills it). */
+static mote_status_t ids(const sctx_t *c, uint32_t k, uint32_t input) {
+  if (c->s->operands[k] != input)
+    return shape_err(c, 0, k, input == c->g->input_tokens ? "the graph's input_tokens"
+                                                          : "the graph's input_positions");
+  return MOTE_OK;
+}
+
+static mote_status_t counts(const sctx_t *c, uint32_t nop_min, uint32_t nop_max,
+                            uint32_t ni, uint32_t nf) {
+  const mote_step_t *s = c->s;
+  if (s->n_operands < nop_min || s->n_operands > nop_max || s->n_results != 1 ||
+      s->n_i < ni || s->n_f < nf)
+    FAIL("%s: graphs[%u].steps[%u]: op %u has %u operands, %u results, %u i, %u f "
+         "(expected %u..%u, 1, >=%u, >=%u)", c->b->label, c->gi, c->si, s->op,
+         s->n_operands, s->n_results, s->n_i, s->n_f, nop_min, nop_max, ni, nf);
+  return MOTE_OK;
+}
+
+#define TRY MOTE_RETURN_IF_ERROR
+#define ATTR_FAIL(what) \
+  FAIL("%s: graphs[%u].steps[%u]: %s", c->b->label, c->gi, c->si, what)
+
+static mote_status_t check_step(sctx_t *c) {
+  const mote_step_t *s = c->s;
+  uint64_t T = c->g->max_tokens, w[2], x = 0, y = 0;
+  uint32_t r0, r1;
+  switch (s->op) {
+    case MOTE_OP_EMBEDDING:
+      TRY(counts(c, 2, 2, 0, 0));
+      TRY(weight(c, 0, 2, 0, 0, w));
+      TRY(ids(c, 1, c->g->input_tokens));
+      TRY(act(c, 1, 0, T, w[1], NULL));
+      if (w[0] < c->g->min_vocab) c->g->min_vocab = (uint32_t)(w[0] > UINT32_MAX ? UINT32_MAX : w[0]);
+      return MOTE_OK;
+    case MOTE_OP_RMS_NORM:
+      TRY(counts(c, 2, 2, 0, 1));
+      TRY(act(c, 0, 0, T, 0, &x));
+      TRY(weight(c, 1, 1, x, 0, w));
+      return act(c, 1, 0, T, x, NULL);
+    case MOTE_OP_LINEAR:
+      TRY(counts(c, 2, 3, 0, 0));
+      TRY(act(c, 0, 0, T, 0, &x));
+      TRY(weight(c, 1, 2, 0, x, w));
+      if (s->n_operands == 3) TRY(weight(c, 2, 1, w[0], 0, &y));
+      return act(c, 1, 0, T, w[0], NULL);
+    case MOTE_OP_ROPE:
+      TRY(counts(c, 2, 2, 2, 1));
+      TRY(act(c, 0, 0, T, 0, &x));
+      TRY(ids(c, 1, c->g->input_positions));
+      if (s->i[0] <= 0 || s->i[0] % 2 || x % (uint64_t)s->i[0] || (s->i[1] != 0 && s->i[1] != 1))
+        ATTR_FAIL("rope head_dim i[0] must be even and divide the width; style i[1] 0 or 1");
+      return act(c, 1, 0, T, x, NULL);
+    case MOTE_OP_KV_APPEND:
+      TRY(counts(c, 3, 3, 0, 0));
+      TRY(kv(c, 0, 0, 0, &r0, &x));
+      TRY(act(c, 0, 1, T, x, NULL));
+      TRY(ids(c, 2, c->g->input_positions));
+      TRY(kv(c, 1, 0, x, &r1, NULL));
+      if (r0 != r1) ATTR_FAIL("kv_append result must be its cache operand");
+      return MOTE_OK;
+    case MOTE_OP_ATTENTION: {
+      TRY(counts(c, 4, 4, 3, 1));
+      int64_t hq = s->i[0], hkv = s->i[1], hd = s->i[2];
+      if (hq <= 0 || hkv <= 0 || hd <= 0 || hq % hkv || hq > 65536 || hd > 65536)
+        ATTR_FAIL("attention needs n_heads, n_kv_heads (dividing it), head_dim > 0");
+      TRY(act(c, 0, 0, T, (uint64_t)(hq * hd), NULL));
+      TRY(kv(c, 0, 1, (uint64_t)(hkv * hd), &r0, NULL));
+      TRY(kv(c, 0, 2, (uint64_t)(hkv * hd), &r1, NULL));
+      TRY(ids(c, 3, c->g->input_positions));
+      return act(c, 1, 0, T, (uint64_t)(hq * hd), NULL);
+    }
+    case MOTE_OP_SWIGLU:
+    case MOTE_OP_ADD:
+      TRY(counts(c, 2, 2, 0, 0));
+      TRY(act(c, 0, 0, T, 0, &x));
+      TRY(act(c, 0, 1, T, x, NULL));
+      return act(c, 1, 0, T, x, NULL);
+    case MOTE_OP_LOGITS:
+      TRY(counts(c, 2, 2, 1, 0));
+      TRY(act(c, 0, 0, T, 0, &x));
+      TRY(weight(c, 1, 2, 0, x, w));
+      if (s->i[0] != 0 && s->i[0] != 1) ATTR_FAIL("logits i[0] must be 0 or 1");
+      return act(c, 1, 0, s->i[0] ? T : 1, w[0], NULL);
+    default:
+      return mote_set_error(MOTE_ERR_UNSUPPORTED, "%s: graphs[%u].steps[%u].op: %u unknown",
+                            c->b->label, c->gi, c->si, s->op);
+  }
+}
+
+static mote_status_t check_io(mote_bundle_t *b, uint32_t gi) {
+  mote_graph_t *g = &b->graphs[gi];
+  const uint32_t io[3] = {g->input_tokens, g->input_positions, g->output_logits};
+  static const char *const names[3] = {"input_tokens", "input_positions", "output_logits"};
+  for (int k = 0; k < 3; ++k) {
+    if (io[k] >= g->n_values)
+      FAIL("%s: graphs[%u].%s: value %u out of range (graph has %u values)", b->label,
+           gi, names[k], io[k], g->n_values);
+    const mote_value_t *v = &g->values[io[k]];
+    int ok = v->kind == MOTE_VK_ARENA &&
+             (k < 2 ? v->dtype == MOTE_DT_I32 && v->rank == 1 && v->shape[0] == g->max_tokens
+                    : v->dtype == MOTE_DT_F32 && v->rank == 2 &&
+                          (v->shape[0] == 1 || v->shape[0] == g->max_tokens));
+    if (!ok) FAIL("%s: graphs[%u].%s: wrong kind, dtype or shape", b->label, gi, names[k]);
+  }
+  return MOTE_OK;
+}
+
+static mote_status_t check_graph(mote_bundle_t *b, uint32_t gi) {
+  mote_graph_t *g = &b->graphs[gi];
+  if (g->max_tokens == 0 || g->context == 0 || g->max_tokens > (1u << 20) ||
+      g->context > (1u << 24))
+    FAIL("%s: graphs[%u]: max_tokens %u / context %u out of range", b->label, gi,
+         g->max_tokens, g->context);
+  g->min_vocab = UINT32_MAX;
+  for (uint32_t v = 0; v < g->n_values; ++v) MOTE_RETURN_IF_ERROR(check_value(b, gi, v));
+  MOTE_RETURN_IF_ERROR(check_io(b, gi));
+  sctx_t c = {b, g, NULL, gi, 0};
+  for (c.si = 0; c.si < g->n_steps; ++c.si) {
+    c.s = &g->steps[c.si];
+    MOTE_RETURN_IF_ERROR(check_step(&c));
+  }
+  return MOTE_OK;
+}
+
+mote_status_t mote_bundle_validate(mote_bundle_t *b, uint32_t flags) {
+  if (b->kind.n != 5 || memcmp(b->kind.p, "model", 5) != 0)
+    FAIL("%s: kind: \"%.*s\" (expected \"model\")", b->label, (int)b->kind.n,
+         b->kind.p ? b->kind.p : "");
+  MOTE_RETURN_IF_ERROR(check_sections(b, flags));
+  MOTE_RETURN_IF_ERROR(check_tensors(b));
+  for (uint32_t g = 0; g < b->n_graphs; ++g) MOTE_RETURN_IF_ERROR(check_graph(b, g));
+  if (!mote_bundle_graph(b, "decode"))
+    FAIL("%s: graphs: no \"decode\" graph", b->label);
+  const mote_tok_manifest_t *t = &b->tok;
+  if (t->n_pieces == 0 || t->n_scores != t->n_pieces || t->n_types != t->n_pieces)
+    FAIL("%s: tokenizer: %u pieces, %u scores, %u types", b->label, t->n_pieces,
+         t->n_scores, t->n_types);
+  return MOTE_OK;
+}

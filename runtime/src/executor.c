@@ -1,0 +1,201 @@
+/* executor.c: walks one graph's static schedule top to bottom, calling the
+ * kernel table; it knows ops, not models (no layer loop, no fixed op order).
+ * Every index, offset and shape used here was proved in range at open by
+ * bundle_validate.c; token ids and positions are checked per call. */
+#include <string.h>
+
+#include "session.h"
+#include "status.h"
+
+/* Below this many multiply-adds an op runs on the calling thread: waking
+ * workers costs more than the work (all of stories260K's decode). */
+#define PAR_MIN_WORK 32768u
+
+/* One parallel region's arguments; each op reads the fields it needs. */
+typedef struct job {
+  const mote_kernels_t *k;
+  const float *x, *w, *bias, *a, *b;
+  float *y;
+  const float *kc, *vc;
+  const int32_t *pos;
+  float *scratch;
+  size_t T, K, N, H, Hkv, hd, ctx;
+  int style;
+  float eps, theta, scale;
+} job_t;
+
+static void run_linear(void *c, size_t b, size_t e, uint32_t tid) {
+  const job_t *j = c;
+  j->k->linear_f32(j->x, j->T, j->K, j->w, j->bias, j->y, j->N, b, e);
+}
+static void run_rms(void *c, size_t b, size_t e, uint32_t tid) {
+  const job_t *j = c;
+  j->k->rms_norm_f32(j->x, j->w, j->y, j->K, j->eps, b, e);
+}
+static void run_rope(void *c, size_t b, size_t e, uint32_t tid) {
+  const job_t *j = c;
+  j->k->rope_f32(j->x, j->y, j->pos, j->H, j->hd, j->style, j->theta, b, e);
+}
+static void run_attention(void *c, size_t b, size_t e, uint32_t tid) {
+  const job_t *j = c;
+  j->k->attention_f32(j->x, j->kc, j->vc, j->pos, j->y, j->T, j->H, j->Hkv, j->hd,
+                      j->scale, j->scratch + (size_t)tid * j->ctx, b, e);
+}
+static void run_swiglu(void *c, size_t b, size_t e, uint32_t tid) {
+  const job_t *j = c;
+  j->k->swiglu_f32(j->a, j->b, j->y, b, e);
+}
+static void run_add(void *c, size_t b, size_t e, uint32_t tid) {
+  const job_t *j = c;
+  j->k->add_f32(j->a, j->b, j->y, b, e);
+}
+
+/* Threads for `work` multiply-adds: 1 (caller only) when small. */
+static uint32_t threads_for(uint64_t work) { return work < PAR_MIN_WORK ? 1u : 0u; }
+
+/* Pointer to a value's data: arena activation or mapped weight. */
+static inline float *fptr(const mote_session_t *s, const mote_graph_t *g, uint32_t v) {
+  const mote_value_t *val = &g->values[v];
+  if (val->kind == MOTE_VK_WEIGHT) return (float *)s->m->b.tensors[val->ref].data;
+  return (float *)(s->arena + val->offset);
+}
+
+static inline const mote_value_t *opv(const mote_graph_t *g, const mote_step_t *st, int k) {
+  return &g->values[st->operands[k]];
+}
+
+/* ------------------------------------------------------------------------ */
+/* The schedule                                                             */
+/* ------------------------------------------------------------------------ */
+
+static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_t *st,
+                      uint32_t n) {
+  job_t j;
+  memset(&j, 0, sizeof j);
+  j.k = s->k;
+  j.pos = s->pos_buf;
+  float *out = fptr(s, g, st->results[0]);
+  switch (st->op) {
+    /* ---- EMBEDDING: out (n, D) = table rows of the token ids ---------- */
+    case MOTE_OP_EMBEDDING: {
+      size_t D = opv(g, st, 0)->shape[1];
+      const float *table = fptr(s, g, st->operands[0]); /* (V, D) */
+      for (uint32_t t = 0; t < n; ++t)
+        memcpy(out + (size_t)t * D, table + (size_t)s->tok_buf[t] * D, D * sizeof(float));
+      return;
+    }
+    /* ---- RMS_NORM: out (n, D) = x / rms(x) * w, split over rows ------- */
+    case MOTE_OP_RMS_NORM:
+      j.x = fptr(s, g, st->operands[0]);    /* (n, D) */
+      j.w = fptr(s, g, st->operands[1]);    /* (D) */
+      j.y = out;
+      j.K = opv(g, st, 0)->shape[1];
+      j.eps = st->f[0];
+      mote_parallel_for(s->pool, n, 1, threads_for((uint64_t)n * j.K * 4), run_rms, &j);
+      return;
+    /* ---- LINEAR: out (n, N) = x (n, K) . w (N, K)^T + bias, split over N */
+    case MOTE_OP_LINEAR:
+      j.x = fptr(s, g, st->operands[0]);
+      j.w = fptr(s, g, st->operands[1]);
+      j.bias = st->n_operands == 3 ? fptr(s, g, st->operands[2]) : NULL;
+      j.y = out;
+      j.T = n;
+      j.K = opv(g, st, 0)->shape[1];
+      j.N = opv(g, st, 1)->shape[0];
+      mote_parallel_for(s->pool, j.N, 16, threads_for((uint64_t)n * j.N * j.K),
+                        run_linear, &j);
+      return;
+    /* ---- ROPE: out (n, H*hd) rotated at positions, split over rows ---- */
+    case MOTE_OP_ROPE:
+      j.x = fptr(s, g, st->operands[0]);
+      j.y = out;
+      j.hd = (size_t)st->i[0];
+      j.H = opv(g, st, 0)->shape[1] / j.hd;
+      j.style = (int)st->i[1];
+      j.theta = st->f[0];
+      mote_parallel_for(s->pool, n, 1, threads_for((uint64_t)n * j.H * j.hd * 8),
+                        run_rope, &j);
+      return;
+    /* ---- KV_APPEND: cache row pos[t] = src row t ----------------------- */
+    case MOTE_OP_KV_APPEND: {
+      const mote_value_t *cache = opv(g, st, 0); /* (C, W) */
+      size_t W = cache->shape[1];
+      float *base = s->kv_base[cache->ref];
+      const float *src = fptr(s, g, st->operands[1]); /* (n, W) */
+      for (uint32_t t = 0; t < n; ++t)
+        memcpy(base + (size_t)s->pos_buf[t] * W, src + (size_t)t * W, W * sizeof(float));
+      return;
+    }
+    /* ---- ATTENTION: out (n, Hq*hd) over cache rows 0..pos[t], split over heads */
+    case MOTE_OP_ATTENTION:
+      j.x = fptr(s, g, st->operands[0]);
+      j.kc = s->kv_base[opv(g, st, 1)->ref];
+      j.vc = s->kv_base[opv(g, st, 2)->ref];
+      j.y = out;
+      j.T = n;
+      j.H = (size_t)st->i[0];
+      j.Hkv = (size_t)st->i[1];
+      j.hd = (size_t)st->i[2];
+      j.scale = st->f[0];
+      j.scratch = s->scratch;
+      j.ctx = s->context;
+      mote_parallel_for(s->pool, j.H, 1,
+                        threads_for((uint64_t)n * j.H * j.hd * (s->pos_buf[n - 1] + 1u) * 2),
+                        run_attention, &j);
+      return;
+    /* ---- SWIGLU / ADD: elementwise over n * F -------------------------- */
+    case MOTE_OP_SWIGLU:
+    case MOTE_OP_ADD: {
+      j.a = fptr(s, g, st->operands[0]);
+      j.b = fptr(s, g, st->operands[1]);
+      j.y = out;
+      size_t count = (size_t)n * opv(g, st, 0)->shape[1];
+      mote_parallel_for(s->pool, count, 64, threads_for((uint64_t)count * 2),
+                        st->op == MOTE_OP_ADD ? run_add : run_swiglu, &j);
+      return;
+    }
+    /* ---- LOGITS: out (R, V) = x rows . w^T; R = n or just row n-1 ------ */
+    case MOTE_OP_LOGITS: {
+      size_t D = opv(g, st, 0)->shape[1];
+      size_t rows = st->i[0] ? n : 1;
+      j.x = fptr(s, g, st->operands[0]) + (st->i[0] ? 0 : (size_t)(n - 1) * D);
+      j.w = fptr(s, g, st->operands[1]);
+      j.y = out;
+      j.T = rows;
+      j.K = D;
+      j.N = opv(g, st, 1)->shape[0];
+      mote_parallel_for(s->pool, j.N, 16, threads_for((uint64_t)rows * j.N * D),
+                        run_linear, &j);
+      return;
+    }
+    default:
+      return; /* unreachable: validation rejects unknown ops */
+  }
+}
+
+mote_status_t mote_exec_graph(mote_session_t *s, const mote_graph_t *g,
+                              const int32_t *tokens, uint32_t n,
+                              const float **out_logits) {
+  MOTE_CHECK_OR_RETURN(n >= 1 && n <= g->max_tokens, MOTE_ERR_INTERNAL,
+                       "graph %.*s called with %u rows (max %u)", (int)g->name.n,
+                       g->name.p, n, g->max_tokens);
+  MOTE_CHECK_OR_RETURN(s->pos <= s->context && n <= s->context - s->pos,
+                       MOTE_ERR_OUT_OF_RANGE, "context full: %u + %u tokens > %u",
+                       s->pos, n, s->context);
+  for (uint32_t t = 0; t < n; ++t) {
+    MOTE_CHECK_OR_RETURN(tokens[t] >= 0 && (uint32_t)tokens[t] < g->min_vocab,
+                         MOTE_ERR_OUT_OF_RANGE, "token id %d out of range (vocab %u)",
+                         tokens[t], g->min_vocab);
+    s->tok_buf[t] = tokens[t];
+    s->pos_buf[t] = (int32_t)(s->pos + t);
+  }
+  /* The graph's own inputs, for any step that reads them from the arena; the
+   * executor itself uses tok_buf/pos_buf, which no step can overwrite. */
+  memcpy(s->arena + g->values[g->input_tokens].offset, s->tok_buf, n * sizeof(int32_t));
+  memcpy(s->arena + g->values[g->input_positions].offset, s->pos_buf, n * sizeof(int32_t));
+  for (uint32_t k = 0; k < g->n_steps; ++k) exec_step(s, g, &g->steps[k], n);
+  const mote_value_t *lv = &g->values[g->output_logits];
+  size_t row = lv->shape[0] == 1 ? 0 : (size_t)(n - 1);
+  *out_logits = (const float *)(s->arena + lv->offset) + row * lv->shape[1];
+  return MOTE_OK;
+}
