@@ -1,0 +1,66 @@
+/* bench.h: mote-bench's measurements, shared by the runner and the reporter. */
+#ifndef MOTE_TOOLS_BENCH_H
+#define MOTE_TOOLS_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mote/mote.h"
+
+#define BENCH_MAX_THREADS 16 /* entries in --threads */
+
+typedef struct bench_options {
+  const char *model_path;
+  uint32_t threads[BENCH_MAX_THREADS];
+  size_t n_threads;
+  uint32_t prompt_tokens;
+  uint32_t gen_tokens;
+  uint32_t warmup;
+  uint32_t reps;
+  int json;
+  int no_bandwidth;
+  int no_verify;
+  int help;
+} bench_options_t;
+
+/* Medians over reps for one thread count. */
+typedef struct bench_row {
+  uint32_t threads;
+  double prefill_tok_per_s;
+  double ttft_ms;
+  double decode_tok_per_s;
+  double bandwidth_gb_per_s; /* at this thread count; < 0: not measured */
+  double roofline_fraction;  /* < 0: not measured */
+} bench_row_t;
+
+typedef struct bench_report {
+  const bench_options_t *opt;
+  mote_model_info_t info;
+  char cpu_model[256];
+  const char *kernel_isa;
+  uint64_t peak_rss_bytes;
+  bench_row_t rows[BENCH_MAX_THREADS];
+  size_t n_rows;
+  /* The probe's own figures (threads, GB/s), one per distinct count. */
+  uint32_t bw_threads[BENCH_MAX_THREADS + 2];
+  double bw_gb_per_s[BENCH_MAX_THREADS + 2];
+  size_t n_bw;
+} bench_report_t;
+
+/* Reads /proc/cpuinfo's first "model name" into out ("unknown" if none). */
+void bench_cpu_model(char *out, size_t capacity);
+
+/* One JSON object on stdout (field names: docs/mote-bench.md). */
+void bench_print_json(const bench_report_t *r);
+/* A readable table on stdout. */
+void bench_print_table(const bench_report_t *r);
+
+/* Memory-read bandwidth in GB/s (1e9 bytes/s): a 1 GiB buffer read with
+ * the widest loads this CPU has, by `threads` threads, best of `tries`.
+ * Returns < 0 when the buffer cannot be allocated. */
+double bench_read_bandwidth(void *buffer, size_t bytes, uint32_t threads,
+                            int tries);
+/* Allocates and touches the probe buffer (NULL on failure). */
+void *bench_bandwidth_buffer(size_t bytes);
+
+#endif /* MOTE_TOOLS_BENCH_H */

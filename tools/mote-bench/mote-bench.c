@@ -1,0 +1,335 @@
+/* mote-bench.c: measure a bundle's prefill/decode speed, TTFT, memory and roofline. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* getrusage, sysconf, strtok_r, pthreads */
+#endif
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define BANDWIDTH_BYTES ((size_t)1 << 30) /* 1 GiB: far beyond any cache */
+#define BANDWIDTH_TRIES 3
+#define PROMPT_SEED 0x9e3779b97f4a7c15ull /* fixed: every run, same prompt */
+
+/* ---------------------------------------------------------------------------
+ * Options
+ * ------------------------------------------------------------------------- */
+
+static void print_usage(FILE *f) {
+  fputs("usage: mote-bench MODEL.mote [options]\n"
+        "  --json               one JSON object on stdout (docs/mote-bench.md)\n"
+        "  --threads LIST       thread counts, e.g. 1,2 (default 1,2; 0 = all)\n"
+        "  --prompt-tokens N    prefill prompt length (default 128)\n"
+        "  --gen-tokens N       tokens decoded per rep (default 64)\n"
+        "  --warmup N           untimed reps first (default 1)\n"
+        "  --reps N             timed reps; medians are reported (default 3)\n"
+        "  --no-bandwidth       skip the memory-bandwidth probe\n"
+        "  --no-verify          skip section checksums at open\n"
+        "  -h, --help           this text\n",
+        f);
+}
+
+static int usage_error(const char *what, const char *arg) {
+  fprintf(stderr, "mote-bench: %s%s%s (see --help)\n", what, arg ? ": " : "",
+          arg ? arg : "");
+  return 2;
+}
+
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out) {
+  if (s == NULL || *s < '0' || *s > '9') return -1;
+  char *end = NULL;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno != 0 || *end != '\0' || v < min || v > max) return -1;
+  *out = (uint32_t)v;
+  return 0;
+}
+
+static int parse_thread_list(const char *s, bench_options_t *o) {
+  char buf[256];
+  if (s == NULL || strlen(s) >= sizeof(buf) || *s == '\0') return -1;
+  strcpy(buf, s);
+  o->n_threads = 0;
+  char *save = NULL;
+  for (char *tok = strtok_r(buf, ",", &save); tok != NULL;
+       tok = strtok_r(NULL, ",", &save)) {
+    uint32_t t = 0;
+    if (o->n_threads == BENCH_MAX_THREADS || parse_u32(tok, 0, 1024, &t))
+      return -1;
+    if (t == 0) t = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+    o->threads[o->n_threads++] = t > 0 ? t : 1;
+  }
+  return o->n_threads > 0 ? 0 : -1;
+}
+
+/* Options with a value; returns 0, 2 (bad value) or -1 (unknown name). */
+static int parse_valued(const char *name, const char *v, bench_options_t *o) {
+  if (strcmp(name, "--threads") == 0) {
+    if (parse_thread_list(v, o)) return usage_error("bad --threads list", v);
+  } else if (strcmp(name, "--prompt-tokens") == 0) {
+    if (parse_u32(v, 1, 1u << 24, &o->prompt_tokens))
+      return usage_error("bad --prompt-tokens", v);
+  } else if (strcmp(name, "--gen-tokens") == 0) {
+    if (parse_u32(v, 1, 1u << 24, &o->gen_tokens))
+      return usage_error("bad --gen-tokens", v);
+  } else if (strcmp(name, "--warmup") == 0) {
+    if (parse_u32(v, 0, 1000, &o->warmup)) return usage_error("bad --warmup", v);
+  } else if (strcmp(name, "--reps") == 0) {
+    if (parse_u32(v, 1, 1000, &o->reps)) return usage_error("bad --reps", v);
+  } else {
+    return -1;
+  }
+  return 0;
+}
+
+static int parse_options(int argc, char **argv, bench_options_t *o) {
+  memset(o, 0, sizeof(*o));
+  o->threads[0] = 1;
+  o->threads[1] = 2;
+  o->n_threads = 2;
+  o->prompt_tokens = 128;
+  o->gen_tokens = 64;
+  o->warmup = 1;
+  o->reps = 3;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (a[0] != '-' || a[1] == '\0') {
+      if (o->model_path != NULL) return usage_error("extra argument", a);
+      o->model_path = a;
+    } else if (strcmp(a, "--json") == 0) {
+      o->json = 1;
+    } else if (strcmp(a, "--no-bandwidth") == 0) {
+      o->no_bandwidth = 1;
+    } else if (strcmp(a, "--no-verify") == 0) {
+      o->no_verify = 1;
+    } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      o->help = 1;
+    } else {
+      const char *eq = strchr(a, '=');
+      char name[64];
+      size_t nlen = eq != NULL ? (size_t)(eq - a) : strlen(a);
+      if (nlen >= sizeof(name)) return usage_error("unknown option", a);
+      memcpy(name, a, nlen);
+      name[nlen] = '\0';
+      const char *v = eq != NULL ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
+      int rc = parse_valued(name, v != NULL ? v : "", o);
+      if (rc < 0) return usage_error("unknown option", a);
+      if (v == NULL) return usage_error("missing value for", a);
+      if (rc != 0) return rc;
+      if (eq == NULL) i++;
+    }
+  }
+  if (!o->help && o->model_path == NULL)
+    return usage_error("missing MODEL.mote", NULL);
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Measurement
+ * ------------------------------------------------------------------------- */
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int fail(const char *file) {
+  fprintf(stderr, "mote-bench: error: %s: %s\n", file, mote_last_error());
+  return 1;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, size_t n) {
+  qsort(v, n, sizeof(double), cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int32_t argmax(const float *v, uint32_t n) {
+  uint32_t best = 0;
+  for (uint32_t i = 1; i < n; i++)
+    if (v[i] > v[best]) best = i;
+  return (int32_t)best;
+}
+
+/* Random ids from a fixed xorshift64 stream, skipping the low control ids
+ * (unk/bos/eos) so the prompt looks like text to the model. */
+static void make_prompt(int32_t *ids, uint32_t n, uint32_t vocab) {
+  uint64_t x = PROMPT_SEED;
+  uint32_t lo = vocab > 3 ? 3 : 0;
+  for (uint32_t i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    ids[i] = (int32_t)(lo + (uint32_t)(x % (vocab - lo)));
+  }
+}
+
+typedef struct rep_times {
+  double prefill_tps, ttft_ms, decode_tps;
+} rep_times_t;
+
+/* One rep from an empty KV cache: prefill, then gen_tokens greedy decodes.
+ * TTFT = prefill + the first decode; decode rate spans all gen_tokens. */
+static int one_rep(mote_session_t *s, const bench_options_t *o,
+                   const int32_t *prompt, uint32_t vocab, rep_times_t *out) {
+  const float *logits = NULL;
+  mote_session_reset(s);
+  double t0 = now_ms();
+  if (mote_session_prefill(s, prompt, o->prompt_tokens, &logits) != MOTE_OK)
+    return -1;
+  double t1 = now_ms(), t2 = t1;
+  for (uint32_t i = 0; i < o->gen_tokens; i++) {
+    if (mote_session_decode(s, argmax(logits, vocab), &logits) != MOTE_OK)
+      return -1;
+    if (i == 0) t2 = now_ms();
+  }
+  double t3 = now_ms();
+  out->prefill_tps = (double)o->prompt_tokens * 1e3 / (t1 > t0 ? t1 - t0 : 1e-6);
+  out->ttft_ms = t2 - t0;
+  out->decode_tps = (double)o->gen_tokens * 1e3 / (t3 > t1 ? t3 - t1 : 1e-6);
+  return 0;
+}
+
+static int bench_threads(mote_model_t *m, const bench_options_t *o,
+                         const int32_t *prompt, uint32_t vocab, bench_row_t *row) {
+  mote_session_options_t so = {0};
+  so.n_threads = row->threads;
+  mote_session_t *s = NULL;
+  if (mote_session_create(m, &so, &s) != MOTE_OK) return fail(o->model_path);
+  double *pf = calloc(3 * (size_t)o->reps, sizeof(double));
+  if (pf == NULL) {
+    mote_session_destroy(s);
+    fprintf(stderr, "mote-bench: error: out of memory\n");
+    return 1;
+  }
+  double *tt = pf + o->reps, *dc = tt + o->reps;
+  int rc = 0;
+  for (uint32_t r = 0; r < o->warmup + o->reps && rc == 0; r++) {
+    rep_times_t t;
+    if (one_rep(s, o, prompt, vocab, &t) != 0) {
+      rc = fail(o->model_path);
+    } else if (r >= o->warmup) {
+      pf[r - o->warmup] = t.prefill_tps;
+      tt[r - o->warmup] = t.ttft_ms;
+      dc[r - o->warmup] = t.decode_tps;
+    }
+  }
+  if (rc == 0) {
+    row->prefill_tok_per_s = median(pf, o->reps);
+    row->ttft_ms = median(tt, o->reps);
+    row->decode_tok_per_s = median(dc, o->reps);
+  }
+  free(pf);
+  mote_session_destroy(s);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * Bandwidth and roofline
+ * ------------------------------------------------------------------------- */
+
+static void add_bw_count(bench_report_t *r, uint32_t t) {
+  for (size_t i = 0; i < r->n_bw; i++)
+    if (r->bw_threads[i] == t) return;
+  r->bw_threads[r->n_bw] = t;
+  r->bw_gb_per_s[r->n_bw++] = -1.0;
+}
+
+/* Probes 1 and 2 threads plus every benchmarked count, then fills each
+ * row's roof: decode tok/s x weight bytes/token / bandwidth. */
+static void measure_bandwidth(bench_report_t *r) {
+  add_bw_count(r, 1);
+  add_bw_count(r, 2);
+  for (size_t i = 0; i < r->n_rows; i++) add_bw_count(r, r->rows[i].threads);
+  void *buf = bench_bandwidth_buffer(BANDWIDTH_BYTES);
+  if (buf == NULL) fprintf(stderr, "mote-bench: no 1 GiB probe buffer\n");
+  for (size_t i = 0; i < r->n_bw && buf != NULL; i++)
+    r->bw_gb_per_s[i] = bench_read_bandwidth(buf, BANDWIDTH_BYTES,
+                                             r->bw_threads[i], BANDWIDTH_TRIES);
+  free(buf);
+  for (size_t i = 0; i < r->n_rows; i++) {
+    bench_row_t *row = &r->rows[i];
+    for (size_t j = 0; j < r->n_bw; j++) {
+      if (r->bw_threads[j] != row->threads || r->bw_gb_per_s[j] <= 0) continue;
+      row->bandwidth_gb_per_s = r->bw_gb_per_s[j];
+      row->roofline_fraction = row->decode_tok_per_s *
+                               (double)r->info.weight_bytes /
+                               (r->bw_gb_per_s[j] * 1e9);
+    }
+  }
+}
+
+/* ---------------------------------------------------------------------------
+ * main
+ * ------------------------------------------------------------------------- */
+
+static int check_fits(const bench_options_t *o, const mote_model_info_t *in) {
+  uint64_t need = (uint64_t)o->prompt_tokens + o->gen_tokens;
+  if (need <= in->context) return 0;
+  fprintf(stderr,
+          "mote-bench: --prompt-tokens + --gen-tokens = %llu exceeds the "
+          "bundle's context %u (see --help)\n",
+          (unsigned long long)need, in->context);
+  return 2;
+}
+
+static int bench_model(mote_model_t *m, bench_report_t *r) {
+  const bench_options_t *o = r->opt;
+  int rc = check_fits(o, &r->info);
+  if (rc != 0) return rc;
+  int32_t *prompt = malloc(o->prompt_tokens * sizeof(int32_t));
+  if (prompt == NULL) return fail(o->model_path);
+  make_prompt(prompt, o->prompt_tokens, r->info.vocab_size);
+  for (size_t i = 0; i < o->n_threads && rc == 0; i++) {
+    bench_row_t *row = &r->rows[r->n_rows++];
+    row->threads = o->threads[i];
+    row->bandwidth_gb_per_s = -1.0;
+    row->roofline_fraction = -1.0;
+    rc = bench_threads(m, o, prompt, r->info.vocab_size, row);
+  }
+  free(prompt);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  bench_options_t opt;
+  int rc = parse_options(argc, argv, &opt);
+  if (rc != 0) return rc;
+  if (opt.help) {
+    print_usage(stdout);
+    return 0;
+  }
+  static bench_report_t report;
+  report.opt = &opt;
+  mote_model_options_t mo = {0};
+  mo.flags = opt.no_verify ? MOTE_OPEN_SKIP_SECTION_CHECKSUMS : 0;
+  mote_model_t *model = NULL;
+  if (mote_model_open(opt.model_path, &mo, &model) != MOTE_OK)
+    return fail(opt.model_path);
+  if (mote_model_get_info(model, &report.info) != MOTE_OK) rc = fail(opt.model_path);
+  if (rc == 0) rc = bench_model(model, &report);
+  if (rc == 0) {
+    /* Peak RSS before the probe's 1 GiB buffer would swamp it. */
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    report.peak_rss_bytes = (uint64_t)ru.ru_maxrss * 1024u;
+    bench_cpu_model(report.cpu_model, sizeof(report.cpu_model));
+    report.kernel_isa = mote_kernel_isa();
+    if (!opt.no_bandwidth) measure_bandwidth(&report);
+    if (opt.json) bench_print_json(&report);
+    else bench_print_table(&report);
+  }
+  mote_model_close(model);
+  return rc;
+}
