@@ -1,0 +1,133 @@
+"""Float64 Llama reference forward (the oracle Mote's logits are checked against).
+
+Exactly: RMSNorm(x) = x * rsqrt(mean(x^2) + eps) * w; RoPE (interleaved pairs for
+llama2.c checkpoints, rotate-half for HF); GQA causal attention with scale
+1/sqrt(head_dim); SwiGLU MLP w2(silu(w1 x) * w3 x); tied or untied classifier.
+"""
+import math
+
+import numpy as np
+import torch
+
+from . import loaders
+
+BOS, EOS = 1, 2
+
+
+class Reference:
+    def __init__(self, cfg, weights, skip_ffn_layers=()):
+        self.cfg = cfg
+        self.skip_ffn = set(int(i) for i in skip_ffn_layers)
+        self.w = {k: torch.from_numpy(np.array(v, dtype=np.float64)) for k, v in weights.items()}
+        if "output" not in self.w:
+            self.w["output"] = self.w["tok_embeddings"]
+        c = cfg
+        half = c.head_dim // 2
+        inv = 1.0 / (float(c.rope_theta) ** (torch.arange(0, half, dtype=torch.float64) * 2 / c.head_dim))
+        pos = torch.arange(c.max_seq_len, dtype=torch.float64)
+        ang = torch.outer(pos, inv)                      # (S, hd/2)
+        self.cos, self.sin = torch.cos(ang), torch.sin(ang)
+        self.reset()
+
+    @classmethod
+    def from_path(cls, path, **kw):
+        cfg, w = loaders.load(path)
+        return cls(cfg, w, **kw)
+
+    def reset(self):
+        c = self.cfg
+        kd = c.n_kv_heads * c.head_dim
+        self.k = [torch.zeros(c.max_seq_len, kd, dtype=torch.float64) for _ in range(c.n_layers)]
+        self.v = [torch.zeros(c.max_seq_len, kd, dtype=torch.float64) for _ in range(c.n_layers)]
+        self.pos = 0
+
+    def _rms(self, x, w):
+        return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + self.cfg.norm_eps) * w
+
+    def _rope(self, x, p0):
+        """x: (T, H*hd) -> rotated, positions p0..p0+T-1."""
+        c = self.cfg
+        T = x.shape[0]
+        x = x.view(T, -1, c.head_dim)
+        cos = self.cos[p0:p0 + T].unsqueeze(1)   # (T,1,hd/2)
+        sin = self.sin[p0:p0 + T].unsqueeze(1)
+        if c.rope_style == "interleaved":
+            a, b = x[..., 0::2], x[..., 1::2]
+            out = torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1).flatten(-2)
+        else:
+            h = c.head_dim // 2
+            a, b = x[..., :h], x[..., h:]
+            out = torch.cat([a * cos - b * sin, b * cos + a * sin], dim=-1)
+        return out.reshape(T, -1)
+
+    def _lin(self, x, name, bias=None):
+        y = x @ self.w[name].T
+        if bias is not None and bias in self.w:
+            y = y + self.w[bias]
+        return y
+
+    def _attention(self, i, h, p0):
+        c = self.cfg
+        T = h.shape[0]
+        L = f"layers.{i}."
+        q = self._rope(self._lin(h, L + "wq", L + "bq"), p0)
+        k = self._rope(self._lin(h, L + "wk", L + "bk"), p0)
+        v = self._lin(h, L + "wv", L + "bv")
+        self.k[i][p0:p0 + T] = k
+        self.v[i][p0:p0 + T] = v
+        n = p0 + T
+        K = self.k[i][:n].view(n, c.n_kv_heads, c.head_dim).transpose(0, 1)   # (Hkv,n,hd)
+        V = self.v[i][:n].view(n, c.n_kv_heads, c.head_dim).transpose(0, 1)
+        rep = c.n_heads // c.n_kv_heads
+        K = K.repeat_interleave(rep, dim=0)
+        V = V.repeat_interleave(rep, dim=0)
+        Q = q.view(T, c.n_heads, c.head_dim).transpose(0, 1)                  # (H,T,hd)
+        s = Q @ K.transpose(1, 2) / math.sqrt(c.head_dim)                     # (H,T,n)
+        qpos = torch.arange(p0, n).unsqueeze(1)
+        kpos = torch.arange(n).unsqueeze(0)
+        s = s.masked_fill(kpos > qpos, float("-inf"))
+        o = torch.softmax(s, dim=-1) @ V                                      # (H,T,hd)
+        return self._lin(o.transpose(0, 1).reshape(T, -1), L + "wo")
+
+    def forward(self, tokens):
+        """Feeds tokens at the current position (KV cache kept); returns
+        float64 logits (T, vocab) for every fed position."""
+        c = self.cfg
+        tokens = list(tokens)
+        p0 = self.pos
+        if p0 + len(tokens) > c.max_seq_len:
+            raise ValueError(f"context overflow: {p0 + len(tokens)} > {c.max_seq_len}")
+        x = self.w["tok_embeddings"][torch.tensor(tokens, dtype=torch.long)]
+        for i in range(c.n_layers):
+            L = f"layers.{i}."
+            x = x + self._attention(i, self._rms(x, self.w[L + "attn_norm"]), p0)
+            if i in self.skip_ffn:
+                continue
+            h = self._rms(x, self.w[L + "ffn_norm"])
+            g = self._lin(h, L + "w1")
+            x = x + self._lin(torch.nn.functional.silu(g) * self._lin(h, L + "w3"), L + "w2")
+        self.pos = p0 + len(tokens)
+        return self._rms(x, self.w["norm"]) @ self.w["output"].T
+
+    def logits(self, tokens):
+        """Logits (T, vocab) float64 numpy for all positions of a fresh sequence."""
+        self.reset()
+        with torch.no_grad():
+            return self.forward(tokens).numpy()
+
+    def generate(self, prompt, n, stop=(BOS, EOS)):
+        """Greedy: up to n new tokens after prompt; stops (without emitting)
+        at BOS or EOS, as llama2.c run.c stops at BOS."""
+        self.reset()
+        out = []
+        with torch.no_grad():
+            lg = self.forward(prompt)[-1]
+            for _ in range(n):
+                t = int(torch.argmax(lg))
+                if t in stop:
+                    break
+                out.append(t)
+                if self.pos >= self.cfg.max_seq_len:
+                    break
+                lg = self.forward([t])[-1]
+        return out
