@@ -186,5 +186,13 @@ mote_status_t mote_token_text(const mote_model_t *m, int32_t prev_id, int32_t id
                               const char **out_text, size_t *out_len) {
   MOTE_CHECK_OR_RETURN(m && out_text && out_len, MOTE_ERR_INVALID_ARGUMENT,
                        "token_text: NULL argument");
+  /* Ids past the tokenizer but inside the embedding table (padded
+   * vocabularies) are valid model outputs with no text. */
+  if (id >= 0 && (uint32_t)id >= mote_tokenizer_size(m->tok) &&
+      (uint32_t)id < m->b.spec.vocab_size) {
+    *out_text = "";
+    *out_len = 0;
+    return MOTE_OK;
+  }
   return mote_tokenizer_token_text(m->tok, prev_id, id, out_text, out_len);
 }
