@@ -148,14 +148,9 @@ mote_status_t mote_model_get_info(const mote_model_t *m, mote_model_info_t *info
   info->bos_id = m->b.tok.bos_id;
   info->eos_id = m->b.tok.eos_id;
   info->add_bos = m->b.tok.add_bos;
-  /* Weights the decode graph reads: each tensor counted once. */
-  const mote_graph_t *g = m->decode;
-  for (uint32_t t = 0; t < m->b.n_tensors; ++t)
-    for (uint32_t v = 0; v < g->n_values; ++v)
-      if (g->values[v].kind == MOTE_VK_WEIGHT && g->values[v].ref == t) {
-        info->weight_bytes += m->b.tensors[t].size;
-        break;
-      }
+  /* Weights the decode graph reads, each tensor once (summed at validation:
+   * a tensors x values loop here was quadratic in a hostile manifest). */
+  info->weight_bytes = m->decode->weight_bytes;
   for (uint32_t k = 0; k < m->b.n_kv; ++k) info->kv_bytes_per_token += 4ull * m->b.kv[k].width;
   for (uint32_t k = 0; k < m->b.n_graphs; ++k)
     if (m->b.graphs[k].arena_bytes > info->arena_bytes) info->arena_bytes = m->b.graphs[k].arena_bytes;

@@ -9,6 +9,9 @@
 #include "pb.h"
 #include "status.h"
 
+/* Values + steps of all graphs together. */
+#define MOTE_MAX_GRAPH_ITEMS (1u << 22)
+
 /* Defined in bundle_validate.c. */
 mote_status_t mote_bundle_validate(mote_bundle_t *b, uint32_t flags);
 
@@ -361,7 +364,11 @@ static mote_status_t parse_graph(mote_bundle_t *b, const char *path,
     if (f->number == 6) { WANT(PB_LEN); ++nv; }
     if (f->number == 7) { WANT(PB_LEN); ++ns; }
   });
-  if (nv > UINT32_MAX || ns > UINT32_MAX) return bad(b, path, NULL, "too many");
+  /* ~200 B of structs per 2-byte message: cap the total so a hostile
+   * manifest cannot make open allocate gigabytes (real graphs: thousands). */
+  b->graph_items += (uint64_t)nv + ns;
+  if (b->graph_items > MOTE_MAX_GRAPH_ITEMS)
+    return bad(b, path, NULL, "more than 4M values and steps in all graphs");
   MOTE_RETURN_IF_ERROR(alloc_array(b, nv, sizeof(mote_value_t), (void **)&g->values, path));
   MOTE_RETURN_IF_ERROR(alloc_array(b, ns, sizeof(mote_step_t), (void **)&g->steps, path));
   char sub[160];

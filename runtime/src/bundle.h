@@ -42,6 +42,7 @@ typedef struct mote_tensor {
   uint64_t offset, size;  /* within the section */
   int has_quant;
   const void *data;       /* set by validation: file bytes of the tensor */
+  uint32_t seen;          /* validation scratch: last graph (index + 1) using it */
 } mote_tensor_t;
 
 typedef struct mote_kv_cache {
@@ -74,6 +75,7 @@ typedef struct mote_graph {
   mote_step_t *steps;
   uint32_t input_tokens, input_positions, output_logits;
   uint32_t min_vocab; /* fewest rows of any EMBEDDING table (token bound) */
+  uint64_t weight_bytes; /* bytes of the distinct tensors its values read */
 } mote_graph_t;
 
 typedef struct mote_spec {
@@ -109,6 +111,7 @@ typedef struct mote_bundle {
   mote_kv_cache_t *kv;
   mote_graph_t *graphs;
   uint32_t opt_context, opt_prefill_tokens;
+  uint64_t graph_items; /* values + steps parsed so far (bounds allocation) */
   const mote_allocator_t *alloc;
 } mote_bundle_t;
 

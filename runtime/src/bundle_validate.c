@@ -88,6 +88,11 @@ static mote_status_t check_value(mote_bundle_t *b, uint32_t gi, uint32_t vi) {
                           "%s: graphs[%u].values[%u]: bad shape/dtype %u", b->label,
                           gi, vi, v->dtype);
   v->bytes = n * es;
+  /* The executor forms arena + offset for any result, so only ARENA values
+   * may carry an offset (the .proto says "ARENA only"). */
+  if (v->kind != MOTE_VK_ARENA && v->offset != 0)
+    FAIL("%s: graphs[%u].values[%u].offset: %llu on a non-arena value", b->label, gi, vi,
+         (unsigned long long)v->offset);
   switch (v->kind) {
     case MOTE_VK_ARENA:
       if (v->offset > g->arena_bytes || v->bytes > g->arena_bytes - v->offset)
@@ -112,6 +117,10 @@ static mote_status_t check_value(mote_bundle_t *b, uint32_t gi, uint32_t vi) {
           v->dtype != t->dtype)
         FAIL("%s: graphs[%u].values[%u]: shape differs from tensor %.*s", b->label,
              gi, vi, (int)t->name.n, t->name.p);
+      if (b->tensors[v->ref].seen != gi + 1) { /* count each tensor once, in O(1) */
+        b->tensors[v->ref].seen = gi + 1;
+        g->weight_bytes += t->size;
+      }
       return MOTE_OK;
     }
     case MOTE_VK_KV:
@@ -177,7 +186,8 @@ static mote_status_t weight(const sctx_t *c, uint32_t k, uint32_t rank, uint64_t
   const mote_value_t *v = NULL;
   MOTE_RETURN_IF_ERROR(val(c, 0, k, &v));
   if (v->kind != MOTE_VK_WEIGHT || v->rank != rank || (d0 && v->shape[0] != d0) ||
-      (rank == 2 && d1 && v->shape[1] != d1) || v->shape[0] == 0)
+      (rank == 2 && d1 && v->shape[1] != d1) || v->shape[0] == 0 ||
+      (rank == 2 && v->shape[1] == 0))
     return shape_err(c, 0, k, rank == 1 ? "a rank-1 weight matching x"
                                          : "a rank-2 weight matching x");
   o[0] = v->shape[0];
@@ -221,7 +231,7 @@ static mote_status_t counts(const sctx_t *c, uint32_t nop_min, uint32_t nop_max,
 
 static mote_status_t check_step(sctx_t *c) {
   const mote_step_t *s = c->s;
-  uint64_t T = c->g->max_tokens, w[2], x = 0, y = 0;
+  uint64_t T = c->g->max_tokens, w[2], x = 0, bias[2];
   uint32_t r0, r1;
   switch (s->op) {
     case MOTE_OP_EMBEDDING:
@@ -240,7 +250,7 @@ static mote_status_t check_step(sctx_t *c) {
       TRY(counts(c, 2, 3, 0, 0));
       TRY(act(c, 0, 0, T, 0, &x));
       TRY(weight(c, 1, 2, 0, x, w));
-      if (s->n_operands == 3) TRY(weight(c, 2, 1, w[0], 0, &y));
+      if (s->n_operands == 3) TRY(weight(c, 2, 1, w[0], 0, bias)); /* o[] has 2 slots */
       return act(c, 1, 0, T, w[0], NULL);
     case MOTE_OP_ROPE:
       TRY(counts(c, 2, 2, 2, 1));
@@ -301,6 +311,11 @@ static mote_status_t check_io(mote_bundle_t *b, uint32_t gi) {
                           (v->shape[0] == 1 || v->shape[0] == g->max_tokens));
     if (!ok) FAIL("%s: graphs[%u].%s: wrong kind, dtype or shape", b->label, gi, names[k]);
   }
+  /* Callers read vocab_size logits (mote.h): the row must be that wide. */
+  const mote_value_t *lv = &g->values[g->output_logits];
+  if (b->spec.vocab_size == 0 || lv->shape[1] != b->spec.vocab_size)
+    FAIL("%s: graphs[%u].output_logits: %llu columns but model.vocab_size is %u", b->label,
+         gi, (unsigned long long)lv->shape[1], b->spec.vocab_size);
   return MOTE_OK;
 }
 

@@ -3,7 +3,8 @@
 
 void pb_init(pb_reader_t *r, const void *data, size_t len) {
   r->p = (const uint8_t *)data;
-  r->end = r->p + (data ? len : 0);
+  /* NULL + 0 is undefined in C: an absent buffer is simply empty. */
+  r->end = data ? r->p + len : r->p;
 }
 
 int pb_read_varint(pb_reader_t *r, uint64_t *out) {

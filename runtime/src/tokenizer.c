@@ -148,13 +148,18 @@ static mote_status_t tk_check_args(const mote_tok_config_t *cfg, uint32_t n,
                                    const uint8_t *types, size_t *total) {
   MOTE_CHECK_OR_RETURN(cfg && ptrs && lens && scores && types, MOTE_ERR_INVALID_ARGUMENT,
                        "tokenizer: NULL argument");
-  MOTE_CHECK_OR_RETURN(n > 0 && n < (1u << 30), MOTE_ERR_INVALID_ARGUMENT,
+  /* n < 2^28 keeps the display offsets (pieces + 5 bytes each) in uint32. */
+  MOTE_CHECK_OR_RETURN(n > 0 && n < (1u << 28), MOTE_ERR_INVALID_ARGUMENT,
                        "tokenizer: bad piece count %u", n);
   const int32_t ids[4] = {cfg->bos_id, cfg->eos_id, cfg->unk_id, cfg->pad_id};
   for (int k = 0; k < 4; ++k)
     MOTE_CHECK_OR_RETURN(ids[k] >= -1 && ids[k] < (int64_t)n, MOTE_ERR_INVALID_ARGUMENT,
                          "tokenizer: special id %d outside vocabulary of %u",
                          ids[k], n);
+  /* encode emits unk_id for text no piece covers: without one it would
+   * hand out id -1 (SentencePiece and motec require an unk piece too). */
+  MOTE_CHECK_OR_RETURN(cfg->unk_id >= 0, MOTE_ERR_INVALID_ARGUMENT,
+                       "tokenizer: no unk_id");
   size_t sum = 0;
   for (uint32_t i = 0; i < n; ++i) {
     MOTE_CHECK_OR_RETURN(types[i] <= MOTE_PIECE_UNUSED, MOTE_ERR_INVALID_ARGUMENT,
