@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(
   cmake ninja-build g++ gcc pkg-config git
-  llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22 lld-22
+  llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22 lld-22 libclang-rt-22-dev
   libprotobuf-dev protobuf-compiler libcli11-dev nlohmann-json3-dev
   libgtest-dev libbenchmark-dev
   python3 python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread

@@ -10,7 +10,11 @@ ROOT="$PWD"
 cmake -G Ninja -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DMOTE_SANITIZE=ON -DMOTE_WERROR=ON >/dev/null
 cmake --build build-asan -j2 --target mote-asan-targets
+# The libFuzzer build: clang, runtime only.
+CC=/usr/lib/llvm-22/bin/clang cmake -G Ninja -S . -B build-fuzz \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOTE_BUILD_COMPILER=OFF -DMOTE_FUZZ=ON >/dev/null
+cmake --build build-fuzz -j2 --target fuzz_bundle
 cmake -G Ninja -S . -B build -DCMAKE_BUILD_TYPE=Release -DMOTE_WERROR=ON \
-  -DMOTE_ASAN_BUILD="$ROOT/build-asan" >/dev/null
+  -DMOTE_ASAN_BUILD="$ROOT/build-asan" -DMOTE_FUZZ_BUILD="$ROOT/build-fuzz" >/dev/null
 cmake --build build -j2
 ctest --test-dir build --output-on-failure -j2 --timeout 1500
