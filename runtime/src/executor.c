@@ -7,9 +7,12 @@
 #include "session.h"
 #include "status.h"
 
-/* Below this many multiply-adds an op runs on the calling thread: waking
- * workers costs more than the work (all of stories260K's decode). */
-#define PAR_MIN_WORK 32768u
+/* Below this many multiply-adds (~5 us on one core) an op runs on the
+ * calling thread: handing out chunks costs ~1 us, and on a loaded machine a
+ * region can wait on a descheduled worker, so tiny ops (all of
+ * stories260K's decode) never pay it. */
+#define PAR_MIN_WORK 65536u
+#define CHUNK_WORK 131072u
 
 /* One parallel region's arguments; each op reads the fields it needs. */
 typedef struct job {
@@ -50,8 +53,22 @@ static void run_add(void *c, size_t b, size_t e, uint32_t tid) {
   j->k->add_f32(j->a, j->b, j->y, b, e);
 }
 
-/* Threads for `work` multiply-adds: 1 (caller only) when small. */
-static uint32_t threads_for(uint64_t work) { return work < PAR_MIN_WORK ? 1u : 0u; }
+/* Runs fn over [0, n) for an op of `work` multiply-adds: on the caller
+ * when small, else in chunks of at least CHUNK_WORK each (claiming a chunk
+ * costs ~0.2 us of cache-line traffic), in multiples of `grain`. */
+static void par(const mote_session_t *s, size_t n, size_t grain, uint64_t work,
+                mote_range_fn fn, job_t *j) {
+  if (work < PAR_MIN_WORK) {
+    fn(j, 0, n, 0);
+    return;
+  }
+  size_t units = (n + grain - 1) / grain;
+  uint64_t chunks = work / CHUNK_WORK;
+  uint32_t nt = mote_threadpool_size(s->pool);
+  if (chunks < nt) chunks = nt;
+  if (chunks < units) grain *= (units + chunks - 1) / chunks;
+  mote_parallel_for(s->pool, n, grain, 0, fn, j);
+}
 
 /* Pointer to a value's data: arena activation or mapped weight. */
 static inline float *fptr(const mote_session_t *s, const mote_graph_t *g, uint32_t v) {
@@ -91,7 +108,7 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       j.y = out;
       j.K = opv(g, st, 0)->shape[1];
       j.eps = st->f[0];
-      mote_parallel_for(s->pool, n, 1, threads_for((uint64_t)n * j.K * 4), run_rms, &j);
+      par(s, n, 1, (uint64_t)n * j.K * 4, run_rms, &j);
       return;
     /* ---- LINEAR: out (n, N) = x (n, K) . w (N, K)^T + bias, split over N */
     case MOTE_OP_LINEAR:
@@ -102,8 +119,9 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       j.T = n;
       j.K = opv(g, st, 0)->shape[1];
       j.N = opv(g, st, 1)->shape[0];
-      mote_parallel_for(s->pool, j.N, 16, threads_for((uint64_t)n * j.N * j.K),
-                        run_linear, &j);
+      /* Grain 16 rows: a 64-byte line of y per row, and fine enough that
+       * small N (64 in stories260K) still splits evenly. */
+      par(s, j.N, 16, (uint64_t)n * j.N * j.K, run_linear, &j);
       return;
     /* ---- ROPE: out (n, H*hd) rotated at positions, split over rows ---- */
     case MOTE_OP_ROPE:
@@ -113,8 +131,7 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       j.H = opv(g, st, 0)->shape[1] / j.hd;
       j.style = (int)st->i[1];
       j.theta = st->f[0];
-      mote_parallel_for(s->pool, n, 1, threads_for((uint64_t)n * j.H * j.hd * 8),
-                        run_rope, &j);
+      par(s, n, 1, (uint64_t)n * j.H * j.hd * 8, run_rope, &j);
       return;
     /* ---- KV_APPEND: cache row pos[t] = src row t ----------------------- */
     case MOTE_OP_KV_APPEND: {
@@ -139,9 +156,8 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       j.scale = st->f[0];
       j.scratch = s->scratch;
       j.ctx = s->context;
-      mote_parallel_for(s->pool, j.H, 1,
-                        threads_for((uint64_t)n * j.H * j.hd * (s->pos_buf[n - 1] + 1u) * 2),
-                        run_attention, &j);
+      par(s, j.H, 1, (uint64_t)n * j.H * j.hd * (s->pos_buf[n - 1] + 1u) * 2,
+          run_attention, &j);
       return;
     /* ---- SWIGLU / ADD: elementwise over n * F -------------------------- */
     case MOTE_OP_SWIGLU:
@@ -150,8 +166,8 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       j.b = fptr(s, g, st->operands[1]);
       j.y = out;
       size_t count = (size_t)n * opv(g, st, 0)->shape[1];
-      mote_parallel_for(s->pool, count, 64, threads_for((uint64_t)count * 2),
-                        st->op == MOTE_OP_ADD ? run_add : run_swiglu, &j);
+      par(s, count, 64, (uint64_t)count * 2, st->op == MOTE_OP_ADD ? run_add : run_swiglu,
+          &j);
       return;
     }
     /* ---- LOGITS: out (R, V) = x rows . w^T; R = n or just row n-1 ------ */
@@ -164,8 +180,7 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       j.T = rows;
       j.K = D;
       j.N = opv(g, st, 1)->shape[0];
-      mote_parallel_for(s->pool, j.N, 16, threads_for((uint64_t)rows * j.N * D),
-                        run_linear, &j);
+      par(s, j.N, 16, (uint64_t)rows * j.N * D, run_linear, &j);
       return;
     }
     default:

@@ -22,9 +22,10 @@ mote_status_t mote_threadpool_create(uint32_t n_threads, const mote_allocator_t 
 void mote_threadpool_destroy(mote_threadpool_t *p);
 uint32_t mote_threadpool_size(const mote_threadpool_t *p);
 
-/* Splits [0, n) into one contiguous chunk per thread (chunk boundaries are
- * multiples of `grain`), runs them in parallel and returns when all are done.
- * n_threads_max limits how many threads take part (small work). */
+/* Splits [0, n) into contiguous chunks (boundaries are multiples of
+ * `grain`; a few per thread) that the caller and the workers claim as they
+ * get to them, and returns when all are done. n_threads_max (0 = all) bounds
+ * the parallelism; 1 runs everything on the caller (small work). */
 void mote_parallel_for(mote_threadpool_t *p, size_t n, size_t grain,
                        uint32_t n_threads_max, mote_range_fn fn, void *ctx);
 
