@@ -8,6 +8,7 @@ PKGS=(
   libgtest-dev libbenchmark-dev
   python3 python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread
   xxhash binutils
+  gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 )
 missing=()
 for p in "${PKGS[@]}"; do

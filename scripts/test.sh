@@ -14,7 +14,13 @@ cmake --build build-asan -j2 --target mote-asan-targets
 CC=/usr/lib/llvm-22/bin/clang cmake -G Ninja -S . -B build-fuzz \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOTE_BUILD_COMPILER=OFF -DMOTE_FUZZ=ON >/dev/null
 cmake --build build-fuzz -j2 --target fuzz_bundle
+# The AArch64 cross build (NEON kernels): runtime, mote-run and the test
+# programs that ctest runs under qemu-aarch64.
+cmake -G Ninja -S . -B build-aarch64 -DCMAKE_BUILD_TYPE=Release -DMOTE_WERROR=ON \
+  -DMOTE_BUILD_COMPILER=OFF -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/aarch64-linux-gnu.cmake" >/dev/null
+cmake --build build-aarch64 -j2 --target mote-aarch64-targets
 cmake -G Ninja -S . -B build -DCMAKE_BUILD_TYPE=Release -DMOTE_WERROR=ON \
-  -DMOTE_ASAN_BUILD="$ROOT/build-asan" -DMOTE_FUZZ_BUILD="$ROOT/build-fuzz" >/dev/null
+  -DMOTE_ASAN_BUILD="$ROOT/build-asan" -DMOTE_FUZZ_BUILD="$ROOT/build-fuzz" \
+  -DMOTE_AARCH64_BUILD="$ROOT/build-aarch64" >/dev/null
 cmake --build build -j2
 ctest --test-dir build --output-on-failure -j2 --timeout 1500
