@@ -114,6 +114,9 @@ struct ImportedModel {
   ModelSpec spec;
   TokenizerSpec tokenizer;
   WeightStore weights;
+  // QAT clipping factors: "<canonical weight>.quant_f" -> [N] or [N, groups]
+  // f32/f16/bf16 (HF tensors "<hf weight name>.quant_f"; docs/quantization.md).
+  WeightStore quantF;
 };
 
 // Checks that every canonical tensor the spec implies is present with the

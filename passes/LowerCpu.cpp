@@ -48,6 +48,26 @@ LogicalResult checkF32(Operation *op) {
   return success();
 }
 
+// Bits of the quantized weight operand of a linear / logits / embedding op
+// (0 when its param has no `mote.quant`): the kernel is then
+// "<family>_q<bits>_f32" (packed weights, f32 activations).
+int64_t quantBits(Operation *op) {
+  Value w;
+  if (auto lin = dyn_cast<LinearOp>(op))
+    w = lin.getWeight();
+  else if (auto lg = dyn_cast<LogitsOp>(op))
+    w = lg.getWeight();
+  else if (auto emb = dyn_cast<EmbeddingOp>(op))
+    w = emb.getTable();
+  auto wop = w ? w.getDefiningOp<WeightOp>() : WeightOp();
+  if (!wop)
+    return 0;
+  Operation *param = SymbolTable::lookupNearestSymbolFrom(op, wop.getParamAttr());
+  auto q = param ? param->getAttrOfType<DictionaryAttr>(kQuantAttr) : DictionaryAttr();
+  auto bits = q ? dyn_cast_or_null<IntegerAttr>(q.get("bits")) : IntegerAttr();
+  return bits ? bits.getInt() : 0;
+}
+
 LogicalResult lowerOp(Operation *op) {
   StringRef family = kernelFamily(op);
   if (family.empty()) {
@@ -60,8 +80,11 @@ LogicalResult lowerOp(Operation *op) {
   if (!isa<KVAppendOp>(op) && !op->hasAttr(kOffsetAttr))
     return op->emitOpError() << "has no 'mote.offset'; run -mote-plan-memory "
                                 "before -mote-lower-cpu";
-  op->setAttr(kKernelAttr,
-              StringAttr::get(op->getContext(), family + "_f32"));
+  int64_t bits = quantBits(op);
+  std::string kernel = family.str();
+  if (bits)
+    kernel += "_q" + std::to_string(bits);
+  op->setAttr(kKernelAttr, StringAttr::get(op->getContext(), kernel + "_f32"));
   return success();
 }
 

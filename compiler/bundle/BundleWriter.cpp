@@ -3,6 +3,8 @@
 // mapping. Layout and checksums: docs/bundle-format.md.
 #include "compiler/bundle/BundleWriter.h"
 #include "compiler/import/Import.h"
+#include "compiler/quant/Quantize.h"
+#include "dialects/Mote/IR/MoteOps.h"
 
 #include "mote/bundle_format.h"
 #include "mote_bundle.pb.h"
@@ -197,11 +199,150 @@ Status writeTensorF32(TempFile &file, const TensorRef &t, uint64_t off,
   return Status::Ok();
 }
 
+// ---------------------------------------------------------------------------
+// Quantized weights (docs/quantization.md)
+// ---------------------------------------------------------------------------
+
+// The `mote.quant` of each manifest tensor's param (bits 0 = stored f32).
+struct QuantChoice {
+  unsigned bits = 0;
+  quant::QuantSpec spec;
+};
+
+std::vector<QuantChoice> quantChoices(mlir::ModuleOp module,
+                                      const std::vector<std::string> &refd) {
+  llvm::StringMap<mlir::DictionaryAttr> attrs;
+  for (ParamOp p : module.getOps<ParamOp>())
+    if (auto q = p->getAttrOfType<mlir::DictionaryAttr>(kQuantAttr))
+      attrs[p.getSymName()] = q;
+  std::vector<QuantChoice> out(refd.size());
+  for (size_t i = 0; i < refd.size(); ++i) {
+    auto it = attrs.find(refd[i]);
+    if (it == attrs.end())
+      continue;
+    mlir::DictionaryAttr q = it->second;
+    auto bits = mlir::dyn_cast_or_null<mlir::IntegerAttr>(q.get("bits"));
+    auto group = mlir::dyn_cast_or_null<mlir::IntegerAttr>(q.get("group_size"));
+    auto f = mlir::dyn_cast_or_null<mlir::StringAttr>(q.get("f"));
+    if (!bits || !group || !f) // the dialect verifier rules this out
+      continue;
+    out[i].bits = unsigned(bits.getInt());
+    out[i].spec.bits = out[i].bits;
+    out[i].spec.groupSize = uint64_t(group.getInt());
+    quant::parseFMode(f.getValue().str(), out[i].spec.f);
+  }
+  return out;
+}
+
+pb::DType quantDType(unsigned bits) {
+  return bits == 2 ? pb::Q2 : bits == 4 ? pb::Q4 : pb::Q8;
+}
+
+// Codes at `off`, f32 scales after them (64-byte aligned); advances `off`.
+bool layoutQuantized(pb::Tensor &t, const std::vector<uint64_t> &shape,
+                     const QuantChoice &q, uint64_t &off) {
+  if (shape.size() != 2 || t.dtype() != pb::F32)
+    return false;
+  const uint64_t N = shape[0], K = shape[1];
+  t.set_dtype(quantDType(q.bits));
+  t.set_section(0);
+  t.set_offset(off);
+  t.set_size(quant::codeBytes(N, K, q.bits));
+  pb::Quant *pq = t.mutable_quant();
+  pq->set_bits(q.bits);
+  pq->set_group_size(uint32_t(q.spec.groupSize == 0 ? K : q.spec.groupSize));
+  pq->set_grid(q.bits == 8 ? "symmetric" : "balanced");
+  pq->set_scale_dtype(pb::F32);
+  pq->set_scale_offset(alignUp(off + t.size(), kTensorAlign));
+  pq->set_scale_size(quant::scaleBytes(N, K, q.spec.groupSize));
+  pq->set_layout("rowmajor-lsb");
+  off = pq->scale_offset() + pq->scale_size();
+  return true;
+}
+
+// WEIGHT values take their tensor's dtype (the runtime checks they agree).
+void retypeWeightValues(pb::Manifest &m) {
+  for (pb::Graph &g : *m.mutable_graphs())
+    for (pb::Value &v : *g.mutable_values())
+      if (v.kind() == pb::WEIGHT && v.ref() < uint32_t(m.tensors_size()))
+        v.set_dtype(m.tensors(int(v.ref())).dtype());
+}
+
+// Source tensor as f32 (one tensor in memory at a time).
+Status loadF32(const TensorRef &t, std::vector<float> &out) {
+  if (t.bytes != t.numel() * dtypeSize(t.dtype))
+    return Status::Error(t.name + ": byte size does not match its shape");
+  out.resize(t.numel());
+  for (uint64_t i = 0; i < out.size(); ++i) {
+    if (t.dtype == DType::F32) {
+      std::memcpy(&out[i], t.data + 4 * i, 4);
+      continue;
+    }
+    uint16_t h;
+    std::memcpy(&h, t.data + 2 * i, 2);
+    if (t.dtype == DType::F16) out[i] = halfToFloat(h);
+    else if (t.dtype == DType::BF16) out[i] = bf16ToFloat(h);
+    else return Status::Error(t.name + ": dtype " + dtypeName(t.dtype) +
+                              " cannot be quantized");
+  }
+  return Status::Ok();
+}
+
+// Quantizes one tensor and writes its codes and scales. A QAT checkpoint's
+// "<name>.quant_f" tensor ([N] or [N, groups]) gives f instead of the mode.
+Status writeTensorQuant(TempFile &file, const ImportedModel &model,
+                        const std::string &name, const pb::Tensor &t,
+                        const QuantChoice &q, uint64_t woff,
+                        std::vector<float> &w, std::vector<float> &qf,
+                        TensorSummary &sum) {
+  Status st = loadF32(*model.weights.find(name), w);
+  if (!st.ok())
+    return st;
+  const uint64_t N = t.shape(0), K = t.shape(1);
+  const float *fixed = nullptr;
+  uint64_t nf = 0;
+  if (const TensorRef *f = model.quantF.find(name + ".quant_f")) {
+    const uint64_t ng = quant::groupsPerRow(K, q.spec.groupSize);
+    bool okShape = (f->shape.size() == 1 && f->shape[0] == N) ||
+                   (f->shape.size() == 2 && f->shape[0] == N && f->shape[1] == ng);
+    if (!okShape)
+      return Status::Error(f->file->path() + ": " + name + ".quant_f: shape " +
+                           shapeString(f->shape) +
+                           " must be [" + std::to_string(N) + "] or [" +
+                           std::to_string(N) + ", " + std::to_string(ng) +
+                           "] (rows, groups of " + std::to_string(q.spec.groupSize ? q.spec.groupSize : K) + ")");
+    if (!(st = loadF32(*f, qf)).ok())
+      return st;
+    fixed = qf.data();
+    nf = qf.size();
+  }
+  std::vector<uint8_t> codes;
+  std::vector<float> scales;
+  if (!quant::quantizeMatrix(w.data(), N, K, q.spec, fixed, nf, codes, scales))
+    return Status::Error(name + ".quant_f: wrong number of values");
+  sum.relErr = quant::relSqError(w.data(), N, K, q.spec, codes.data(), scales.data());
+  sum.relErrMaxAbs = sum.relErr;
+  if (fixed || q.spec.f != quant::FMode::MaxAbs) { // report f = 1 beside it
+    quant::QuantSpec plain = q.spec;
+    plain.f = quant::FMode::MaxAbs;
+    std::vector<uint8_t> c1;
+    std::vector<float> s1;
+    quant::quantizeMatrix(w.data(), N, K, plain, nullptr, 0, c1, s1);
+    sum.relErrMaxAbs = quant::relSqError(w.data(), N, K, plain, c1.data(), s1.data());
+  }
+  if (!(st = file.pwriteAll(codes.data(), codes.size(), woff + t.offset())).ok())
+    return st;
+  return file.pwriteAll(scales.data(), scales.size() * 4,
+                        woff + t.quant().scale_offset());
+}
+
 // Assigns each manifest tensor its offset in the weights section (64-byte
 // aligned) after checking it against the weight store. Returns the section
 // size.
 Status layoutTensors(pb::Manifest &m, const std::vector<std::string> &refd,
-                     const ImportedModel &model, uint64_t &sectionSize) {
+                     const ImportedModel &model,
+                     const std::vector<QuantChoice> &quant,
+                     uint64_t &sectionSize) {
   uint64_t off = 0;
   for (int i = 0; i < m.tensors_size(); ++i) {
     pb::Tensor *t = m.mutable_tensors(i);
@@ -214,6 +355,12 @@ Status layoutTensors(pb::Manifest &m, const std::vector<std::string> &refd,
       return Status::Error("@" + refd[i] + ": IR shape " + shapeString(shape) +
                            " differs from the model's " + shapeString(src->shape));
     uint64_t numel = src->numel();
+    if (quant[i].bits) {
+      off = alignUp(off, kTensorAlign);
+      if (!layoutQuantized(*t, shape, quant[i], off))
+        return Status::Error("@" + refd[i] + ": mote.quant needs a rank-2 f32 param");
+      continue;
+    }
     if (t->dtype() != pb::F32)
       return Status::Error("@" + refd[i] + ": only f32 params are supported "
                            "(--weights f32)");
@@ -227,6 +374,17 @@ Status layoutTensors(pb::Manifest &m, const std::vector<std::string> &refd,
   return Status::Ok();
 }
 
+// End of the last byte any tensor (codes or scales) occupies.
+uint64_t tensorsEnd(const pb::Manifest &m) {
+  uint64_t end = 0;
+  for (const pb::Tensor &t : m.tensors()) {
+    end = std::max(end, t.offset() + t.size());
+    if (t.has_quant())
+      end = std::max(end, t.quant().scale_offset() + t.quant().scale_size());
+  }
+  return end;
+}
+
 void putU32(uint8_t *p, uint32_t v) { std::memcpy(p, &v, 4); } // LE host
 void putU64(uint8_t *p, uint64_t v) { std::memcpy(p, &v, 8); }
 
@@ -234,7 +392,7 @@ void fillReport(const pb::Manifest &m, uint64_t fileSize, BundleReport &r) {
   r.tensors = m.tensors_size();
   r.weightBytes = 0;
   for (const pb::Tensor &t : m.tensors())
-    r.weightBytes += t.size();
+    r.weightBytes += t.size() + (t.has_quant() ? t.quant().scale_size() : 0);
   r.kvBytesPerToken = 0;
   for (const pb::KVCache &kv : m.kv_caches())
     r.kvBytesPerToken += uint64_t(kv.width()) * 4;
@@ -322,9 +480,11 @@ Status writeBundle(mlir::ModuleOp module, const ImportedModel &model,
   if (!st.ok())
     return st;
   uint64_t wsize = 0;
-  st = layoutTensors(m, refd, model, wsize);
+  const std::vector<QuantChoice> quant = quantChoices(module, refd);
+  st = layoutTensors(m, refd, model, quant, wsize);
   if (!st.ok())
     return st;
+  retypeWeightValues(m);
 
   pb::Section *sec = addWeightsSection(m, wsize);
   const uint64_t woff = sec->offset();
@@ -333,10 +493,14 @@ Status writeBundle(mlir::ModuleOp module, const ImportedModel &model,
   TempFile file(outPath);
   if (!(st = file.open()).ok())
     return st;
-  std::vector<float> buf(1u << 18);
+  std::vector<float> buf(1u << 18), qw, qf;
+  std::vector<TensorSummary> qsum(size_t(m.tensors_size()));
   for (int i = 0; i < m.tensors_size(); ++i) {
     const pb::Tensor &t = m.tensors(i);
-    st = writeTensorF32(file, *model.weights.find(refd[i]), woff + t.offset(), buf);
+    if (quant[i].bits)
+      st = writeTensorQuant(file, model, refd[i], t, quant[i], woff, qw, qf, qsum[size_t(i)]);
+    else
+      st = writeTensorF32(file, *model.weights.find(refd[i]), woff + t.offset(), buf);
     if (!st.ok())
       return st;
     if (progress)
@@ -345,9 +509,7 @@ Status writeBundle(mlir::ModuleOp module, const ImportedModel &model,
   // Zero tail so the section (and file) has its declared size before hashing.
   if (wsize > 0) {
     uint8_t zero[kTensorAlign] = {};
-    uint64_t end = m.tensors_size() ? m.tensors(m.tensors_size() - 1).offset() +
-                                          m.tensors(m.tensors_size() - 1).size()
-                                    : 0;
+    uint64_t end = tensorsEnd(m);
     if (wsize > end && !(st = file.pwriteAll(zero, wsize - end, woff + end)).ok())
       return st;
   }
@@ -361,6 +523,27 @@ Status writeBundle(mlir::ModuleOp module, const ImportedModel &model,
   if (!(st = file.commit(fileSize)).ok())
     return st;
   fillReport(m, fileSize, report);
+  report.tensorList.clear();
+  for (int i = 0; i < m.tensors_size(); ++i) {
+    const pb::Tensor &t = m.tensors(i);
+    TensorSummary ts;
+    ts.name = refd[i];
+    ts.numel = 1;
+    for (uint64_t d : t.shape())
+      ts.numel *= d;
+    ts.bytes = t.size();
+    if (quant[i].bits) {
+      ts.bits = quant[i].bits;
+      ts.groupSize = t.quant().group_size();
+      ts.f = model.quantF.find(refd[i] + ".quant_f")
+                 ? "qat"
+                 : quant::fModeName(quant[i].spec.f);
+      ts.bytes += t.quant().scale_size();
+      ts.relErr = qsum[size_t(i)].relErr;
+      ts.relErrMaxAbs = qsum[size_t(i)].relErrMaxAbs;
+    }
+    report.tensorList.push_back(ts);
+  }
   return Status::Ok();
 }
 

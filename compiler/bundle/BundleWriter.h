@@ -34,7 +34,19 @@ struct GraphSummary {
   uint32_t maxTokens = 0, context = 0;
   uint64_t steps = 0, values = 0, arenaBytes = 0;
 };
+// One stored tensor for the compile report (bits = 32 for f32).
+struct TensorSummary {
+  std::string name;
+  unsigned bits = 32;
+  uint64_t groupSize = 0;
+  std::string f;             // quantized: "maxabs" | "search" | "qat"
+  uint64_t numel = 0;
+  uint64_t bytes = 0;        // codes + scales
+  double relErr = 0;         // sum (W - What)^2 / sum W^2
+  double relErrMaxAbs = 0;   // the same with f = 1 (beside a searched/QAT f)
+};
 struct BundleReport {
+  std::vector<TensorSummary> tensorList;
   uint64_t tensors = 0;
   uint64_t weightBytes = 0;      // bytes of tensor data in the weights section
   uint64_t kvBytesPerToken = 0;  // all layers, K and V

@@ -133,6 +133,14 @@ Status mapHfTensors(const std::string &cfgPath, std::map<std::string, TensorRef>
     std::string where = t.file->path() + ": " + name;
     if (endsWith(name, ".rotary_emb.inv_freq")) continue; // a cache, not a weight
     if (name == "lm_head.weight" && s.tied_embeddings) continue; // tied copy
+    if (endsWith(name, ".quant_f")) { // QAT clipping factors of one weight
+      std::string base = canonicalName(name.substr(0, name.size() - 8), s.n_layers);
+      if (base.empty() || !expected.count(base))
+        return Status::Error(where + ": quant_f of a tensor this model does not have");
+      t.name = base + ".quant_f";
+      out.quantF.add(t);
+      continue;
+    }
     std::string canon = canonicalName(name, s.n_layers);
     if (canon.empty() || !expected.count(canon))
       return Status::Error(where + ": unexpected tensor for this " + s.arch +

@@ -14,6 +14,9 @@ static const mote_kernels_t kRef = {
     mote_attention_f32_ref,
     mote_swiglu_f32_ref,
     mote_add_f32_ref,
+    mote_linear_q2_f32_ref,
+    mote_linear_q4_f32_ref,
+    mote_linear_q8_f32_ref,
 };
 
 const mote_kernels_t *mote_kernels_ref(void) { return &kRef; }
@@ -32,6 +35,9 @@ static const mote_kernels_t kAvx2 = {
     mote_attention_f32_avx2,
     mote_swiglu_f32_avx2,
     mote_add_f32_avx2,
+    mote_linear_q2_f32_avx2,
+    mote_linear_q4_f32_avx2,
+    mote_linear_q8_f32_avx2,
 };
 
 /* AVX2+FMA+F16C in the CPU, and the OS saves the YMM state (XCR0 bits 1,2):
@@ -57,12 +63,43 @@ const mote_kernels_t *mote_kernels_avx2(void) {
 const mote_kernels_t *mote_kernels_avx2(void) { return NULL; }
 #endif
 
+/* ---------------------------------------------------------------- aarch64 */
+
+#if defined(MOTE_HAVE_NEON)
+#include <pthread.h>
+
+/* NEON is mandatory on AArch64: no CPU check. The table starts as a copy of
+ * the reference, so any kernel without a NEON version (a field added later)
+ * runs its _ref function; the f32 kernels are overridden here. */
+static mote_kernels_t kNeon;
+static pthread_once_t kNeonOnce = PTHREAD_ONCE_INIT;
+
+static void init_neon(void) {
+  kNeon = kRef;
+  kNeon.isa = "neon";
+  kNeon.linear_f32 = mote_linear_f32_neon;
+  kNeon.rms_norm_f32 = mote_rms_norm_f32_neon;
+  kNeon.rope_f32 = mote_rope_f32_neon;
+  kNeon.attention_f32 = mote_attention_f32_neon;
+  kNeon.swiglu_f32 = mote_swiglu_f32_neon;
+  kNeon.add_f32 = mote_add_f32_neon;
+}
+
+const mote_kernels_t *mote_kernels_neon(void) {
+  pthread_once(&kNeonOnce, init_neon);
+  return &kNeon;
+}
+#else
+const mote_kernels_t *mote_kernels_neon(void) { return NULL; }
+#endif
+
 /* ------------------------------------------------------------------- best */
 
 const mote_kernels_t *mote_kernels_best(void) {
   const char *isa = getenv("MOTE_ISA");
   if (isa && strcmp(isa, "ref") == 0) return mote_kernels_ref();
-  /* Most specific first; a NEON table (aarch64) joins this list. */
+  /* Most specific first: AVX2 (x86-64), then NEON (aarch64). */
   const mote_kernels_t *k = mote_kernels_avx2();
+  if (!k) k = mote_kernels_neon();
   return k ? k : mote_kernels_ref();
 }

@@ -57,6 +57,25 @@ typedef void (*mote_swiglu_f32_fn)(const float *g, const float *u, float *out,
 typedef void (*mote_add_f32_fn)(const float *a, const float *b, float *out,
                                 size_t begin, size_t end);
 
+/* Quantized-weight linear (issue 4): y[t*N + n] = dot(x[t*K ..], Wq[n, :])
+ * (+ bias[n]) for t in [0,T), n in [n_begin, n_end), where row n of W is
+ * packed at codes + n*row_bytes (row_bytes = ceil(K/32)*32*bits/8), weight k
+ * in byte k*bits/8 at bit (k % (8/bits))*bits, LSB first, and dequantizes as
+ * s*(c - 1.5) (2-bit), s*(c - 7.5) (4-bit), s*(int8)c (8-bit) with
+ * s = scales[n*ceil(K/group) + k/group] (group > 0; the last group of a row
+ * may be partial). The bit width is in the kernel's name. */
+typedef void (*mote_linear_q_f32_fn)(const float *x, size_t T, size_t K,
+                                     const uint8_t *codes, const float *scales,
+                                     size_t group, size_t row_bytes,
+                                     const float *bias, float *y, size_t N,
+                                     size_t n_begin, size_t n_end);
+
+/* Dequantizes row `row` of a packed (N, K) weight (layout as above, bits 2, 4
+ * or 8) into out[0..K): the EMBEDDING of a quantized table. */
+void mote_dequant_row_q(unsigned bits, const uint8_t *codes,
+                        const float *scales, size_t K, size_t group,
+                        size_t row_bytes, size_t row, float *out);
+
 typedef struct mote_kernels {
   const char *isa; /* "ref", "avx2", "neon" */
   mote_linear_f32_fn linear_f32;
@@ -65,12 +84,18 @@ typedef struct mote_kernels {
   mote_attention_f32_fn attention_f32;
   mote_swiglu_f32_fn swiglu_f32;
   mote_add_f32_fn add_f32;
+  /* Quantized weights (issue 4); a table without its own points at _ref. */
+  mote_linear_q_f32_fn linear_q2_f32;
+  mote_linear_q_f32_fn linear_q4_f32;
+  mote_linear_q_f32_fn linear_q8_f32;
 } mote_kernels_t;
 
 /* The portable scalar reference table; always available. */
 const mote_kernels_t *mote_kernels_ref(void);
 /* The AVX2+FMA table, or NULL when not compiled in or the CPU lacks it. */
 const mote_kernels_t *mote_kernels_avx2(void);
+/* The AArch64 NEON table (NEON is mandatory there), or NULL elsewhere. */
+const mote_kernels_t *mote_kernels_neon(void);
 /* Best table for this CPU. MOTE_ISA=ref in the environment forces the
  * reference (tests, debugging). */
 const mote_kernels_t *mote_kernels_best(void);

@@ -35,11 +35,41 @@ extern "C" {
 
 MOTE_DECLARE_KERNELS(ref)
 
+/* Quantized linear kernels (issue 4), per ISA; signature of
+ * mote_linear_q_f32_fn. */
+#define MOTE_DECLARE_QKERNELS(isa)                                             \
+  void mote_linear_q2_f32_##isa(const float *x, size_t T, size_t K,            \
+                                const uint8_t *codes, const float *scales,     \
+                                size_t group, size_t row_bytes,                \
+                                const float *bias, float *y, size_t N,         \
+                                size_t n_begin, size_t n_end);                 \
+  void mote_linear_q4_f32_##isa(const float *x, size_t T, size_t K,            \
+                                const uint8_t *codes, const float *scales,     \
+                                size_t group, size_t row_bytes,                \
+                                const float *bias, float *y, size_t N,         \
+                                size_t n_begin, size_t n_end);                 \
+  void mote_linear_q8_f32_##isa(const float *x, size_t T, size_t K,            \
+                                const uint8_t *codes, const float *scales,     \
+                                size_t group, size_t row_bytes,                \
+                                const float *bias, float *y, size_t N,         \
+                                size_t n_begin, size_t n_end);
+
+MOTE_DECLARE_QKERNELS(ref)
+#if defined(MOTE_HAVE_AVX2)
+MOTE_DECLARE_QKERNELS(avx2)
+#endif
+
 #if defined(MOTE_HAVE_AVX2)
 MOTE_DECLARE_KERNELS(avx2)
 /* out[i] = exp(in[i]) with the vectorized exp the AVX2 kernels use; exposed
  * so tests can bound its error against expf. */
 void mote_exp_f32_avx2(const float *in, float *out, size_t n);
+#endif
+
+#if defined(MOTE_HAVE_NEON)
+MOTE_DECLARE_KERNELS(neon)
+/* out[i] = exp(in[i]) with the NEON kernels' vectorized exp (for tests). */
+void mote_exp_f32_neon(const float *in, float *out, size_t n);
 #endif
 
 /* RoPE inverse frequency of pair i, computed like the PyTorch reference

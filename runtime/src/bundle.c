@@ -260,6 +260,24 @@ static mote_status_t parse_section(mote_bundle_t *b, const char *path,
   return MOTE_OK;
 }
 
+/* Tensor.quant (issue 4); checked against the tensor in bundle_validate.c. */
+static mote_status_t parse_quant(mote_bundle_t *b, const char *path,
+                                 const uint8_t *d, size_t n, mote_quant_t *q) {
+  FOR_FIELDS(d, n, {
+    switch (f->number) {
+      case 1: MOTE_RETURN_IF_ERROR(get_u32(b, path, f, &q->bits)); break;
+      case 2: MOTE_RETURN_IF_ERROR(get_u32(b, path, f, &q->group_size)); break;
+      case 3: MOTE_RETURN_IF_ERROR(get_str(b, path, f, &q->grid)); break;
+      case 4: MOTE_RETURN_IF_ERROR(get_u32(b, path, f, &q->scale_dtype)); break;
+      case 5: MOTE_RETURN_IF_ERROR(get_u64(b, path, f, &q->scale_offset)); break;
+      case 6: MOTE_RETURN_IF_ERROR(get_u64(b, path, f, &q->scale_size)); break;
+      case 7: MOTE_RETURN_IF_ERROR(get_str(b, path, f, &q->layout)); break;
+      default: break;
+    }
+  });
+  return MOTE_OK;
+}
+
 static mote_status_t parse_tensor(mote_bundle_t *b, const char *path,
                                   const uint8_t *d, size_t n,
                                   mote_tensor_t *t) {
@@ -271,7 +289,11 @@ static mote_status_t parse_tensor(mote_bundle_t *b, const char *path,
       case 4: MOTE_RETURN_IF_ERROR(get_u32(b, path, f, &t->section)); break;
       case 5: MOTE_RETURN_IF_ERROR(get_u64(b, path, f, &t->offset)); break;
       case 6: MOTE_RETURN_IF_ERROR(get_u64(b, path, f, &t->size)); break;
-      case 7: WANT(PB_LEN); t->has_quant = 1; break;
+      case 7:
+        WANT(PB_LEN);
+        t->has_quant = 1;
+        MOTE_RETURN_IF_ERROR(parse_quant(b, path, f->data, f->len, &t->quant));
+        break;
       default: break;
     }
   });

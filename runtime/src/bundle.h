@@ -35,6 +35,16 @@ typedef struct mote_section {
   uint32_t alignment;
 } mote_section_t;
 
+/* Tensor.quant: how a Q2/Q4/Q8 tensor is packed (docs/bundle-format.md). */
+typedef struct mote_quant {
+  uint32_t bits, group_size, scale_dtype;
+  mote_str_t grid, layout;
+  uint64_t scale_offset, scale_size; /* within the tensor's section */
+  /* set by validation: */
+  uint64_t row_bytes;                /* ceil(K/32)*32*bits/8 */
+  const float *scales;               /* (N, ceil(K/G)) f32 */
+} mote_quant_t;
+
 typedef struct mote_tensor {
   mote_str_t name;
   uint32_t dtype, rank, section;
@@ -43,6 +53,7 @@ typedef struct mote_tensor {
   int has_quant;
   const void *data;       /* set by validation: file bytes of the tensor */
   uint32_t seen;          /* validation scratch: last graph (index + 1) using it */
+  mote_quant_t quant;     /* when has_quant (dtype Q2/Q4/Q8) */
 } mote_tensor_t;
 
 typedef struct mote_kv_cache {

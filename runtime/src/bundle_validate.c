@@ -45,6 +45,71 @@ static mote_status_t check_sections(mote_bundle_t *b, uint32_t flags) {
   return MOTE_OK;
 }
 
+static int str_is(mote_str_t s, const char *lit) {
+  return s.n == strlen(lit) && memcmp(s.p, lit, s.n) == 0;
+}
+
+static uint32_t q_bits(uint32_t dtype) {
+  return dtype == MOTE_DT_Q2 ? 2 : dtype == MOTE_DT_Q4 ? 4 : dtype == MOTE_DT_Q8 ? 8 : 0;
+}
+
+#define QFAIL(code, ...) return mote_set_error(code, __VA_ARGS__)
+
+/* A Q2/Q4/Q8 tensor (issue 4): shape (N, K); codes row-major, row_bytes =
+ * ceil(K/32)*32*bits/8; f32 scales (N, ceil(K/G)) 64-byte aligned in the
+ * same section. Sets quant.row_bytes, quant.scales and data. */
+static mote_status_t check_quant_tensor(mote_bundle_t *b, uint32_t k) {
+  mote_tensor_t *t = &b->tensors[k];
+  const mote_section_t *s = &b->sections[t->section];
+  mote_quant_t *q = &t->quant;
+  uint32_t bits = q_bits(t->dtype);
+  int nm = (int)t->name.n;
+  const char *np = t->name.p;
+  if (!t->has_quant)
+    FAIL("%s: tensors[%u] (%.*s).quant: missing for dtype %u", b->label, k, nm, np, t->dtype);
+  if (q->bits != bits)
+    FAIL("%s: tensors[%u] (%.*s).quant.bits: %u but dtype %u needs %u", b->label, k, nm, np,
+         q->bits, t->dtype, bits);
+  if (t->rank != 2 || t->shape[0] == 0 || t->shape[1] == 0 ||
+      t->shape[0] > ((uint64_t)1 << 32) || t->shape[1] > ((uint64_t)1 << 32))
+    FAIL("%s: tensors[%u] (%.*s).shape: a quantized tensor is (N, K), both in 1..2^32",
+         b->label, k, nm, np);
+  if (q->group_size == 0)
+    FAIL("%s: tensors[%u] (%.*s).quant.group_size: must be > 0", b->label, k, nm, np);
+  if (!str_is(q->grid, bits == 8 ? "symmetric" : "balanced"))
+    QFAIL(MOTE_ERR_UNSUPPORTED, "%s: tensors[%u] (%.*s).quant.grid: \"%.*s\" (this runtime "
+          "reads \"%s\" for %u-bit)", b->label, k, nm, np, (int)q->grid.n,
+          q->grid.p ? q->grid.p : "", bits == 8 ? "symmetric" : "balanced", bits);
+  if (!str_is(q->layout, "rowmajor-lsb"))
+    QFAIL(MOTE_ERR_UNSUPPORTED, "%s: tensors[%u] (%.*s).quant.layout: \"%.*s\" (this "
+          "runtime reads \"rowmajor-lsb\")", b->label, k, nm, np, (int)q->layout.n,
+          q->layout.p ? q->layout.p : "");
+  if (q->scale_dtype != MOTE_DT_F32)
+    QFAIL(MOTE_ERR_UNSUPPORTED, "%s: tensors[%u] (%.*s).quant.scale_dtype: %u (need f32 = 1)",
+          b->label, k, nm, np, q->scale_dtype);
+  uint64_t N = t->shape[0], K = t->shape[1];
+  uint64_t row_bytes = (K + 31) / 32 * 32 * bits / 8; /* K <= 2^32: no overflow */
+  uint64_t ng = (K + q->group_size - 1) / q->group_size;
+  if (t->size / row_bytes != N || t->size % row_bytes != 0)
+    FAIL("%s: tensors[%u] (%.*s).size: %llu != N*row_bytes = %llu*%llu", b->label, k, nm, np,
+         (unsigned long long)t->size, (unsigned long long)N, (unsigned long long)row_bytes);
+  if (N > UINT64_MAX / 4 / ng || q->scale_size != 4 * N * ng)
+    FAIL("%s: tensors[%u] (%.*s).quant.scale_size: %llu != 4*N*ceil(K/G) = 4*%llu*%llu",
+         b->label, k, nm, np, (unsigned long long)q->scale_size, (unsigned long long)N,
+         (unsigned long long)ng);
+  if (q->scale_offset > s->size || q->scale_size > s->size - q->scale_offset)
+    FAIL("%s: tensors[%u] (%.*s).quant: scales [%llu, +%llu) outside section %u (%llu bytes)",
+         b->label, k, nm, np, (unsigned long long)q->scale_offset,
+         (unsigned long long)q->scale_size, t->section, (unsigned long long)s->size);
+  if ((s->offset + q->scale_offset) % 64 != 0)
+    FAIL("%s: tensors[%u] (%.*s).quant.scale_offset: %llu not 64-byte aligned", b->label, k,
+         nm, np, (unsigned long long)q->scale_offset);
+  q->row_bytes = row_bytes;
+  q->scales = (const float *)(const void *)(b->data + s->offset + q->scale_offset);
+  t->data = b->data + s->offset + t->offset;
+  return MOTE_OK;
+}
+
 static mote_status_t check_tensors(mote_bundle_t *b) {
   for (uint32_t k = 0; k < b->n_tensors; ++k) {
     mote_tensor_t *t = &b->tensors[k];
@@ -56,6 +121,10 @@ static mote_status_t check_tensors(mote_bundle_t *b) {
       FAIL("%s: tensors[%u] (%.*s): [%llu, +%llu) outside section %u (%llu bytes)",
            b->label, k, (int)t->name.n, t->name.p, (unsigned long long)t->offset,
            (unsigned long long)t->size, t->section, (unsigned long long)s->size);
+    if (q_bits(t->dtype)) {
+      MOTE_RETURN_IF_ERROR(check_quant_tensor(b, k));
+      continue;
+    }
     uint32_t es = mote_dtype_size(t->dtype);
     if (es == 0 || t->has_quant)
       continue; /* quantized: graphs that use it are rejected as unsupported */
@@ -81,6 +150,22 @@ static mote_status_t check_tensors(mote_bundle_t *b) {
 static mote_status_t check_value(mote_bundle_t *b, uint32_t gi, uint32_t vi) {
   mote_graph_t *g = &b->graphs[gi];
   mote_value_t *v = &g->values[vi];
+  /* A WEIGHT value of a quantized tensor: dtype f32 (logical) or the
+   * tensor's Q dtype, shape (N, K) as the tensor's. */
+  if (v->kind == MOTE_VK_WEIGHT && v->ref < b->n_tensors &&
+      b->tensors[v->ref].quant.scales) {
+    mote_tensor_t *t = &b->tensors[v->ref];
+    if ((v->dtype != MOTE_DT_F32 && v->dtype != t->dtype) || v->rank != 2 ||
+        v->shape[0] != t->shape[0] || v->shape[1] != t->shape[1] || v->offset != 0)
+      FAIL("%s: graphs[%u].values[%u]: shape/dtype differ from quantized tensor %.*s",
+           b->label, gi, vi, (int)t->name.n, t->name.p);
+    v->bytes = t->size;
+    if (t->seen != gi + 1) {
+      t->seen = gi + 1;
+      g->weight_bytes += t->size + t->quant.scale_size;
+    }
+    return MOTE_OK;
+  }
   uint32_t es = mote_dtype_size(v->dtype);
   uint64_t n = numel(v->shape, v->rank);
   if (v->rank == 0 || es == 0 || n == UINT64_MAX || n > UINT64_MAX / es)
@@ -146,6 +231,7 @@ typedef struct sctx {
   mote_graph_t *g;
   const mote_step_t *s;
   uint32_t gi, si;
+  int allow_q; /* the weight operand being checked may be quantized */
 } sctx_t;
 
 static const char *const kRole[2] = {"operands", "results"};
@@ -185,6 +271,14 @@ static mote_status_t weight(const sctx_t *c, uint32_t k, uint32_t rank, uint64_t
                             uint64_t d1, uint64_t *o) {
   const mote_value_t *v = NULL;
   MOTE_RETURN_IF_ERROR(val(c, 0, k, &v));
+  /* check_value proved ref in range for every WEIGHT value. */
+  const mote_tensor_t *t = v->kind == MOTE_VK_WEIGHT ? &c->b->tensors[v->ref] : NULL;
+  if (t && t->quant.scales && !c->allow_q)
+    return mote_set_error(MOTE_ERR_UNSUPPORTED,
+                          "%s: graphs[%u].steps[%u].operands[%u]: op %u cannot take "
+                          "quantized weight %.*s (only linear/logits weights and "
+                          "embedding tables)", c->b->label, c->gi, c->si, k, c->s->op,
+                          (int)t->name.n, t->name.p);
   if (v->kind != MOTE_VK_WEIGHT || v->rank != rank || (d0 && v->shape[0] != d0) ||
       (rank == 2 && d1 && v->shape[1] != d1) || v->shape[0] == 0 ||
       (rank == 2 && v->shape[1] == 0))
@@ -192,6 +286,37 @@ static mote_status_t weight(const sctx_t *c, uint32_t k, uint32_t rank, uint64_t
                                          : "a rank-2 weight matching x");
   o[0] = v->shape[0];
   o[1] = rank == 2 ? v->shape[1] : 0;
+  return MOTE_OK;
+}
+
+/* The kernels this runtime has for quantized weights, by op and width
+ * (mote-lower-cpu names them "<op>_q<bits>_f32"). */
+static const char *const kQKernels[3][3] = {
+    {"embedding_q2_f32", "embedding_q4_f32", "embedding_q8_f32"},
+    {"linear_q2_f32", "linear_q4_f32", "linear_q8_f32"},
+    {"logits_q2_f32", "logits_q4_f32", "logits_q8_f32"},
+};
+
+/* weight() for the operands that may be Q2/Q4/Q8: EMBEDDING's table,
+ * LINEAR's and LOGITS' W. A quantized one needs a step kernel this runtime
+ * has (an empty kernel string is taken as the default). */
+static mote_status_t weight_q(sctx_t *c, uint32_t k, uint32_t rank, uint64_t d0,
+                              uint64_t d1, uint64_t *o) {
+  c->allow_q = 1;
+  mote_status_t st = weight(c, k, rank, d0, d1, o);
+  c->allow_q = 0;
+  if (st != MOTE_OK) return st;
+  const mote_tensor_t *t = &c->b->tensors[c->g->values[c->s->operands[k]].ref];
+  uint32_t bits = q_bits(t->dtype);
+  if (!t->quant.scales || c->s->kernel.n == 0) return MOTE_OK;
+  int op = c->s->op == MOTE_OP_EMBEDDING ? 0 : c->s->op == MOTE_OP_LINEAR ? 1 : 2;
+  const char *want = kQKernels[op][bits == 2 ? 0 : bits == 4 ? 1 : 2];
+  if (!str_is(c->s->kernel, want))
+    return mote_set_error(MOTE_ERR_UNSUPPORTED,
+                          "%s: graphs[%u].steps[%u].kernel: \"%.*s\" (this runtime has "
+                          "\"%s\" for %.*s)", c->b->label, c->gi, c->si,
+                          (int)c->s->kernel.n, c->s->kernel.p, want, (int)t->name.n,
+                          t->name.p);
   return MOTE_OK;
 }
 
@@ -236,7 +361,7 @@ static mote_status_t check_step(sctx_t *c) {
   switch (s->op) {
     case MOTE_OP_EMBEDDING:
       TRY(counts(c, 2, 2, 0, 0));
-      TRY(weight(c, 0, 2, 0, 0, w));
+      TRY(weight_q(c, 0, 2, 0, 0, w));
       TRY(ids(c, 1, c->g->input_tokens));
       TRY(act(c, 1, 0, T, w[1], NULL));
       if (w[0] < c->g->min_vocab) c->g->min_vocab = (uint32_t)(w[0] > UINT32_MAX ? UINT32_MAX : w[0]);
@@ -249,7 +374,7 @@ static mote_status_t check_step(sctx_t *c) {
     case MOTE_OP_LINEAR:
       TRY(counts(c, 2, 3, 0, 0));
       TRY(act(c, 0, 0, T, 0, &x));
-      TRY(weight(c, 1, 2, 0, x, w));
+      TRY(weight_q(c, 1, 2, 0, x, w));
       if (s->n_operands == 3) TRY(weight(c, 2, 1, w[0], 0, bias)); /* o[] has 2 slots */
       return act(c, 1, 0, T, w[0], NULL);
     case MOTE_OP_ROPE:
@@ -287,7 +412,7 @@ static mote_status_t check_step(sctx_t *c) {
     case MOTE_OP_LOGITS:
       TRY(counts(c, 2, 2, 1, 0));
       TRY(act(c, 0, 0, T, 0, &x));
-      TRY(weight(c, 1, 2, 0, x, w));
+      TRY(weight_q(c, 1, 2, 0, x, w));
       if (s->i[0] != 0 && s->i[0] != 1) ATTR_FAIL("logits i[0] must be 0 or 1");
       return act(c, 1, 0, s->i[0] ? T : 1, w[0], NULL);
     default:
@@ -328,7 +453,7 @@ static mote_status_t check_graph(mote_bundle_t *b, uint32_t gi) {
   g->min_vocab = UINT32_MAX;
   for (uint32_t v = 0; v < g->n_values; ++v) MOTE_RETURN_IF_ERROR(check_value(b, gi, v));
   MOTE_RETURN_IF_ERROR(check_io(b, gi));
-  sctx_t c = {b, g, NULL, gi, 0};
+  sctx_t c = {b, g, NULL, gi, 0, 0};
   for (c.si = 0; c.si < g->n_steps; ++c.si) {
     c.s = &g->steps[c.si];
     MOTE_RETURN_IF_ERROR(check_step(&c));

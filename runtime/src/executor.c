@@ -25,11 +25,21 @@ typedef struct job {
   size_t T, K, N, H, Hkv, hd, ctx;
   int style;
   float eps, theta, scale;
+  /* quantized W (issue 4): packed codes, f32 scales, kernel for its width */
+  const uint8_t *codes;
+  const float *qscales;
+  size_t group, row_bytes;
+  mote_linear_q_f32_fn qfn;
 } job_t;
 
 static void run_linear(void *c, size_t b, size_t e, uint32_t tid) {
   const job_t *j = c;
   j->k->linear_f32(j->x, j->T, j->K, j->w, j->bias, j->y, j->N, b, e);
+}
+static void run_linear_q(void *c, size_t b, size_t e, uint32_t tid) {
+  const job_t *j = c;
+  j->qfn(j->x, j->T, j->K, j->codes, j->qscales, j->group, j->row_bytes, j->bias, j->y,
+         j->N, b, e);
 }
 static void run_rms(void *c, size_t b, size_t e, uint32_t tid) {
   const job_t *j = c;
@@ -81,6 +91,30 @@ static inline const mote_value_t *opv(const mote_graph_t *g, const mote_step_t *
   return &g->values[st->operands[k]];
 }
 
+/* The quantized tensor behind weight value v, or NULL when it is f32. */
+static inline const mote_tensor_t *qtensor(const mote_session_t *s, const mote_graph_t *g,
+                                           uint32_t v) {
+  const mote_value_t *val = &g->values[v];
+  if (val->kind != MOTE_VK_WEIGHT) return NULL;
+  const mote_tensor_t *t = &s->m->b.tensors[val->ref];
+  return t->quant.scales ? t : NULL;
+}
+
+/* Points j at quantized W t and picks the kernel for its width (a table
+ * without one, e.g. a new ISA, runs the reference). */
+static void set_qweight(job_t *j, const mote_tensor_t *t) {
+  const mote_kernels_t *r = mote_kernels_ref();
+  j->codes = (const uint8_t *)t->data;
+  j->qscales = t->quant.scales;
+  j->group = t->quant.group_size;
+  j->row_bytes = (size_t)t->quant.row_bytes;
+  switch (t->quant.bits) {
+    case 2: j->qfn = j->k->linear_q2_f32 ? j->k->linear_q2_f32 : r->linear_q2_f32; break;
+    case 4: j->qfn = j->k->linear_q4_f32 ? j->k->linear_q4_f32 : r->linear_q4_f32; break;
+    default: j->qfn = j->k->linear_q8_f32 ? j->k->linear_q8_f32 : r->linear_q8_f32; break;
+  }
+}
+
 /* ------------------------------------------------------------------------ */
 /* The schedule                                                             */
 /* ------------------------------------------------------------------------ */
@@ -96,6 +130,14 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
     /* ---- EMBEDDING: out (n, D) = table rows of the token ids ---------- */
     case MOTE_OP_EMBEDDING: {
       size_t D = opv(g, st, 0)->shape[1];
+      const mote_tensor_t *qt = qtensor(s, g, st->operands[0]);
+      if (qt) { /* quantized table: dequantize each token's row */
+        for (uint32_t t = 0; t < n; ++t)
+          mote_dequant_row_q(qt->quant.bits, (const uint8_t *)qt->data, qt->quant.scales, D,
+                             qt->quant.group_size, (size_t)qt->quant.row_bytes,
+                             (size_t)s->tok_buf[t], out + (size_t)t * D);
+        return;
+      }
       const float *table = fptr(s, g, st->operands[0]); /* (V, D) */
       for (uint32_t t = 0; t < n; ++t)
         memcpy(out + (size_t)t * D, table + (size_t)s->tok_buf[t] * D, D * sizeof(float));
@@ -121,6 +163,13 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       j.N = opv(g, st, 1)->shape[0];
       /* Grain 16 rows: a 64-byte line of y per row, and fine enough that
        * small N (64 in stories260K) still splits evenly. */
+      if (qtensor(s, g, st->operands[1])) {
+        /* Grain 64: a quantized decode call first permutes x (~K/8 gathers),
+         * so chunks stay long enough to amortize it. */
+        set_qweight(&j, qtensor(s, g, st->operands[1]));
+        par(s, j.N, 64, (uint64_t)n * j.N * j.K, run_linear_q, &j);
+        return;
+      }
       par(s, j.N, 16, (uint64_t)n * j.N * j.K, run_linear, &j);
       return;
     /* ---- ROPE: out (n, H*hd) rotated at positions, split over rows ---- */
@@ -180,6 +229,11 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       j.T = rows;
       j.K = D;
       j.N = opv(g, st, 1)->shape[0];
+      if (qtensor(s, g, st->operands[1])) {
+        set_qweight(&j, qtensor(s, g, st->operands[1]));
+        par(s, j.N, 64, (uint64_t)rows * j.N * D, run_linear_q, &j);
+        return;
+      }
       par(s, j.N, 16, (uint64_t)rows * j.N * D, run_linear, &j);
       return;
     }

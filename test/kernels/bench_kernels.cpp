@@ -1,6 +1,8 @@
 // Micro-benchmark of linear_f32 (ref vs SIMD) on decode and prefill shapes; run by hand.
 #include <benchmark/benchmark.h>
 
+#include <cmath>
+#include <cstdint>
 #include <random>
 #include <vector>
 
@@ -66,6 +68,46 @@ void Shapes(benchmark::internal::Benchmark *b) {
 // need wall time.
 BENCHMARK(BM_Linear)->Apply(Shapes);
 BENCHMARK(BM_Linear)->Apply(Shapes)->UseRealTime()->Threads(2);
+
+// Quantized linear (issue 4). Args: isa, bits, T, N, K; G = 32. W_B/s counts
+// the packed bytes a call streams (codes + f32 scales).
+void BM_LinearQ(benchmark::State &state) {
+  const mote_kernels_t *k = Table((int)state.range(0));
+  if (!k) {
+    state.SkipWithError("ISA not available");
+    return;
+  }
+  size_t bits = state.range(1), T = state.range(2), N = state.range(3), K = state.range(4);
+  size_t G = 32, ng = (K + G - 1) / G, row_bytes = (K + 31) / 32 * 32 * bits / 8;
+  mote_linear_q_f32_fn f = bits == 2 ? k->linear_q2_f32 : bits == 4 ? k->linear_q4_f32
+                                                                    : k->linear_q8_f32;
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> d(-1, 1);
+  std::vector<uint8_t> codes(N * row_bytes);
+  for (auto &c : codes) c = uint8_t(rng());
+  std::vector<float> scales(N * ng), x(T * K), y(T * N);
+  for (float &v : scales) v = 0.01f + 0.1f * std::abs(d(rng));
+  for (float &v : x) v = d(rng);
+  for (auto _ : state) {
+    f(x.data(), T, K, codes.data(), scales.data(), G, row_bytes, nullptr, y.data(), N, 0, N);
+    benchmark::ClobberMemory();
+  }
+  const auto flags = benchmark::Counter::kIsIterationInvariantRate;
+  state.counters["W_B/s"] =
+      benchmark::Counter((double)N * row_bytes + 4.0 * N * ng, flags);
+  state.counters["FLOP/s"] = benchmark::Counter(2.0 * T * N * K, flags);
+  state.SetLabel(k->isa);
+}
+
+void QShapes(benchmark::internal::Benchmark *b) {
+  const int64_t nk[][2] = {{2048, 2048}, {8192, 2048}, {128256, 2048}};
+  for (int64_t bits : {2, 4, 8})
+    for (auto &s : nk) b->Args({1, bits, 1, s[0], s[1]});
+  for (int64_t bits : {2, 4, 8}) b->Args({1, bits, 64, 2048, 2048});
+  b->Args({0, 4, 1, 2048, 2048});
+  b->ArgNames({"isa", "bits", "T", "N", "K"});
+}
+BENCHMARK(BM_LinearQ)->Apply(QShapes);
 
 } // namespace
 

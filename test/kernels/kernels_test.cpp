@@ -22,10 +22,11 @@ Vec Random(size_t n, std::mt19937 &rng, float lo = -1.0f, float hi = 1.0f) {
   return v;
 }
 
-// Every SIMD table this build and CPU have; a NEON table joins here.
+// Every SIMD table this build and CPU have (AVX2 on x86-64, NEON on aarch64).
 std::vector<const mote_kernels_t *> SimdTables() {
   std::vector<const mote_kernels_t *> t;
   if (const mote_kernels_t *k = mote_kernels_avx2()) t.push_back(k);
+  if (const mote_kernels_t *k = mote_kernels_neon()) t.push_back(k);
   return t;
 }
 
@@ -58,6 +59,17 @@ TEST(Dispatch, Avx2WhereTheCpuHasIt) {
 #endif
 }
 
+TEST(Dispatch, NeonOnAarch64) {
+#if defined(MOTE_HAVE_NEON) && defined(__aarch64__)
+  ASSERT_NE(mote_kernels_neon(), nullptr); // NEON is mandatory on AArch64
+  EXPECT_STREQ(mote_kernels_neon()->isa, "neon");
+  // Kernels without a NEON version fall back to the reference.
+  EXPECT_NE(mote_kernels_neon()->linear_f32, mote_kernels_ref()->linear_f32);
+#else
+  EXPECT_EQ(mote_kernels_neon(), nullptr);
+#endif
+}
+
 TEST(Dispatch, EnvForcesReference) {
   const char *old = getenv("MOTE_ISA");
   std::string saved = old ? old : "";
@@ -66,6 +78,7 @@ TEST(Dispatch, EnvForcesReference) {
   unsetenv("MOTE_ISA");
   const mote_kernels_t *want =
       mote_kernels_avx2() ? mote_kernels_avx2() : mote_kernels_ref();
+  if (mote_kernels_neon()) want = mote_kernels_neon();
   EXPECT_EQ(mote_kernels_best(), want);
   if (old) setenv("MOTE_ISA", saved.c_str(), 1);
 }
@@ -416,6 +429,30 @@ TEST(Elementwise, Avx2ExpRelativeErrorBelow1e6) {
   EXPECT_EQ(out[1], INFINITY);
   EXPECT_EQ(out[2], 1.0f);
   EXPECT_EQ(out[3], 0.0f);
+}
+#endif
+
+#if defined(MOTE_HAVE_NEON)
+TEST(Elementwise, NeonExpRelativeErrorBelow1e6) {
+  Vec x;
+  for (double v = -87.0; v <= 88.0; v += 0.00731) x.push_back((float)v);
+  for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 0.5f, -0.5f, 88.0f, -87.0f})
+    x.push_back(v);
+  Vec y(x.size());
+  mote_exp_f32_neon(x.data(), y.data(), x.size());
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    double want = std::exp((double)x[i]);
+    worst = std::max(worst, std::fabs(y[i] - want) / want);
+  }
+  EXPECT_LE(worst, 1e-6);
+  float edge[5] = {-1000.0f, 1000.0f, 0.0f, -INFINITY, 1.0f}, out[5];
+  mote_exp_f32_neon(edge, out, 5); // also a 1-lane tail
+  EXPECT_EQ(out[0], 0.0f);
+  EXPECT_EQ(out[1], INFINITY);
+  EXPECT_EQ(out[2], 1.0f);
+  EXPECT_EQ(out[3], 0.0f);
+  EXPECT_NEAR(out[4], std::exp(1.0), 3e-6);
 }
 #endif
 

@@ -160,7 +160,8 @@ TEST(Bundle, TensorsOutOfRange) {
   EXPECT_EQ(edited([](mt::Bundle &b) { b.tensors[3].size += 4; }), MOTE_ERR_INVALID_BUNDLE);
   EXPECT_EQ(edited([](mt::Bundle &b) { b.tensors[3].section = 1; }), MOTE_ERR_INVALID_BUNDLE);
   EXPECT_EQ(edited([](mt::Bundle &b) { b.tensors[3].shape[0] = 1ull << 62; }), MOTE_ERR_INVALID_BUNDLE);
-  EXPECT_EQ(edited([](mt::Bundle &b) { b.tensors[3].dtype = mt::Q4; }), MOTE_ERR_UNSUPPORTED);
+  // A Q dtype without Tensor.quant is malformed (issue 4).
+  EXPECT_EQ(edited([](mt::Bundle &b) { b.tensors[3].dtype = mt::Q4; }), MOTE_ERR_INVALID_BUNDLE);
 }
 
 TEST(Bundle, ValuesOutOfRange) {
@@ -197,6 +198,97 @@ TEST(Bundle, StepsInconsistent) {
   EXPECT_EQ(edited([](mt::Bundle &b) { b.graphs[1].steps[3].op = 42; }), MOTE_ERR_UNSUPPORTED);
   EXPECT_EQ(edited([](mt::Bundle &b) { b.graphs[1].name = "other"; }), MOTE_ERR_INVALID_BUNDLE);
   EXPECT_EQ(edited([](mt::Bundle &b) { b.kind = "adapter"; }), MOTE_ERR_INVALID_BUNDLE);
+}
+
+// ---- quantized weights (issue 4) ----------------------------------------------
+
+// tiny() with tok_embeddings 4-bit, layers.0.wq 4-bit (G 8), layers.0.w1
+// 2-bit (G = K), layers.1.wv 8-bit and the classifier 2-bit (G 8).
+mt::Bundle tiny_q() {
+  mt::Bundle b = tiny();
+  b.quantize(0, 4, 32);
+  b.quantize(2, 4, 8);
+  b.quantize(7, 2, b.dim);
+  b.quantize(13, 8, 8);
+  b.quantize(uint32_t(b.tensors.size() - 1), 2, 8);
+  return b;
+}
+
+mote_status_t qedited(void (*edit)(mt::Bundle &)) {
+  mt::Bundle b = tiny_q();
+  b.build();
+  edit(b);
+  return status_of(b.build(false), MOTE_OPEN_SKIP_SECTION_CHECKSUMS);
+}
+
+bool last_error_has(const char *what) {
+  return std::string(mote_last_error()).find(what) != std::string::npos;
+}
+
+TEST(Quant, ValidOpens) {
+  EXPECT_EQ(qedited([](mt::Bundle &) {}), MOTE_OK) << mote_last_error();
+  // The WEIGHT value may also name the tensor's Q dtype.
+  EXPECT_EQ(qedited([](mt::Bundle &b) {
+    for (auto &g : b.graphs) for (auto &v : g.values) if (v.kind == mt::WEIGHT && v.ref == 2) v.dtype = mt::Q4; }), MOTE_OK)
+      << mote_last_error();
+}
+
+TEST(Quant, HostileTensors) {
+  EXPECT_EQ(qedited([](mt::Bundle &b) { b.tensors[2].q.bits = 2; }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_TRUE(last_error_has("quant.bits")) << mote_last_error();
+  EXPECT_EQ(qedited([](mt::Bundle &b) { b.tensors[2].size -= 1; }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_TRUE(last_error_has("size")) << mote_last_error();
+  EXPECT_EQ(qedited([](mt::Bundle &b) { b.tensors[2].q.scale_size -= 4; }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_TRUE(last_error_has("scale_size")) << mote_last_error();
+  EXPECT_EQ(qedited([](mt::Bundle &b) { b.tensors[2].q.scale_offset = b.sections[0].size - 64; }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_TRUE(last_error_has("outside section")) << mote_last_error();
+  EXPECT_EQ(qedited([](mt::Bundle &b) { b.tensors[2].q.scale_offset += 4; }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_TRUE(last_error_has("64-byte")) << mote_last_error();
+  EXPECT_EQ(qedited([](mt::Bundle &b) { b.tensors[2].q.group = 0; }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_TRUE(last_error_has("group_size")) << mote_last_error();
+  EXPECT_EQ(qedited([](mt::Bundle &b) { b.tensors[2].shape = {b.tensors[2].shape[0] * b.tensors[2].shape[1]}; }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_EQ(qedited([](mt::Bundle &b) { b.tensors[2].q.bits = 0; b.tensors[2].dtype = mt::Q4; b.tensors[2].q.grid = ""; }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_EQ(qedited([](mt::Bundle &b) { b.tensors[2].q.grid = "uniform"; }), MOTE_ERR_UNSUPPORTED);
+  EXPECT_TRUE(last_error_has("quant.grid")) << mote_last_error();
+  EXPECT_EQ(qedited([](mt::Bundle &b) { b.tensors[13].q.grid = "balanced"; }), MOTE_ERR_UNSUPPORTED);
+  EXPECT_EQ(qedited([](mt::Bundle &b) { b.tensors[2].q.layout = "interleaved"; }), MOTE_ERR_UNSUPPORTED);
+  EXPECT_TRUE(last_error_has("quant.layout")) << mote_last_error();
+  EXPECT_EQ(qedited([](mt::Bundle &b) { b.tensors[2].q.scale_dtype = 2; }), MOTE_ERR_UNSUPPORTED);
+}
+
+TEST(Quant, HostileValuesAndSteps) {
+  // A quantized weight value's shape and dtype must match the tensor.
+  EXPECT_EQ(qedited([](mt::Bundle &b) {
+    for (auto &v : b.graphs[1].values) if (v.kind == mt::WEIGHT && v.ref == 2) v.shape[1] += 1; }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_EQ(qedited([](mt::Bundle &b) {
+    for (auto &v : b.graphs[1].values) if (v.kind == mt::WEIGHT && v.ref == 2) v.dtype = mt::Q8; }), MOTE_ERR_INVALID_BUNDLE);
+  // Only LINEAR / LOGITS weights and EMBEDDING tables may be quantized: an
+  // RMS_NORM weight or a LINEAR bias that names one is unsupported.
+  EXPECT_EQ(qedited([](mt::Bundle &b) {
+    auto &g = b.graphs[1];
+    uint32_t qv = 0;
+    for (uint32_t i = 0; i < g.values.size(); ++i) if (g.values[i].kind == mt::WEIGHT && g.values[i].ref == 2) qv = i;
+    for (auto &st : g.steps) if (st.op == mt::RMS) { st.operands[1] = qv; break; } }), MOTE_ERR_UNSUPPORTED);
+  EXPECT_TRUE(last_error_has("cannot take quantized weight")) << mote_last_error();
+  // A step kernel naming another width than its weight's is unsupported;
+  // the matching name opens.
+  auto set_kernel = [](mt::Bundle &b, const char *name) {
+    auto &g = b.graphs[1];
+    g.kernels.assign(g.steps.size(), "");
+    for (size_t i = 0; i < g.steps.size(); ++i)
+      if (g.steps[i].op == mt::LIN && g.values[g.steps[i].operands[1]].ref == 2) g.kernels[i] = name;
+    g.kernels[0] = "embedding_q4_f32";
+    g.kernels.back() = "logits_q2_f32";
+  };
+  static void (*set)(mt::Bundle &, const char *) = set_kernel;
+  EXPECT_EQ(qedited([](mt::Bundle &b) { set(b, "linear_q4_f32"); }), MOTE_OK) << mote_last_error();
+  EXPECT_EQ(qedited([](mt::Bundle &b) { set(b, "linear_q2_f32"); }), MOTE_ERR_UNSUPPORTED);
+  EXPECT_TRUE(last_error_has("kernel: \"linear_q2_f32\"")) << mote_last_error();
+  EXPECT_EQ(qedited([](mt::Bundle &b) {
+    auto &g = b.graphs[1];
+    uint32_t qv = 0;
+    for (uint32_t i = 0; i < g.values.size(); ++i) if (g.values[i].kind == mt::WEIGHT && g.values[i].ref == 2) qv = i;
+    for (auto &st : g.steps) if (st.op == mt::LIN) { st.operands.push_back(qv); break; } }), MOTE_ERR_UNSUPPORTED);
 }
 
 // ---- execution ---------------------------------------------------------------
@@ -240,6 +332,38 @@ TEST(Execute, DecodeAndPrefillMatchReference) {
     mote_session_destroy(s);
     mote_model_close(m);
   }
+}
+
+// Quantized weights end to end: the naive reference runs on the dequantized
+// weights (test_bundle.h quantizes independently of the runtime), on every
+// kernel table (MOTE_ISA=ref too) and with 1 and 2 threads.
+TEST(Execute, QuantizedMatchesReference) {
+  for (const char *isa : {"best", "ref"})
+    for (uint32_t threads : {1u, 2u}) {
+      if (std::string(isa) == "ref") setenv("MOTE_ISA", "ref", 1);
+      mt::Bundle b = tiny_q();
+      mote_model_t *m = nullptr;
+      ASSERT_EQ(open_bytes(b.build(), &m), MOTE_OK) << mote_last_error();
+      mote_session_options_t so{threads, 0};
+      mote_session_t *s = nullptr;
+      ASSERT_EQ(mote_session_create(m, &so, &s), MOTE_OK) << mote_last_error();
+      unsetenv("MOTE_ISA");
+      std::vector<int32_t> toks = {1, 7, 3, 22, 39, 5, 11};
+      mt::Ref ref(b);
+      std::vector<float> want;
+      for (size_t t = 0; t < toks.size(); ++t) want = ref.step(toks[t], int(t));
+      const float *lg = nullptr;
+      ASSERT_EQ(mote_session_prefill(s, toks.data(), toks.size(), &lg), MOTE_OK) << mote_last_error();
+      expect_close(lg, want, "q prefill", int(toks.size()));
+      for (int t = 0; t < 6; ++t) {
+        int32_t next = (t * 5 + 2) % int(b.vocab);
+        want = ref.step(next, int(toks.size()) + t);
+        ASSERT_EQ(mote_session_decode(s, next, &lg), MOTE_OK) << mote_last_error();
+        expect_close(lg, want, "q decode", t);
+      }
+      mote_session_destroy(s);
+      mote_model_close(m);
+    }
 }
 
 TEST(Execute, NoPrefillGraphFallsBackToDecode) {

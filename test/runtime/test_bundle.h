@@ -3,6 +3,7 @@
 #ifndef MOTE_TEST_RUNTIME_TEST_BUNDLE_H
 #define MOTE_TEST_RUNTIME_TEST_BUNDLE_H
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -41,7 +42,7 @@ struct Pb {
 };
 
 // ---- bundle model ------------------------------------------------------------
-enum { F32 = 1, I32 = 4, Q4 = 17 };
+enum { F32 = 1, I32 = 4, Q2 = 16, Q4 = 17, Q8 = 18 };
 enum { ARENA = 1, WEIGHT = 2, KV = 3 };
 enum { EMB = 1, RMS = 2, LIN = 3, ROPE = 4, KVA = 5, ATT = 6, SWI = 7, ADD = 8, LOG = 9 };
 
@@ -54,8 +55,13 @@ struct Graph {
   std::vector<Val> values;
   std::vector<Step> steps;
   uint32_t in_tok = 0, in_pos = 0, out_logits = 0;
+  std::vector<std::string> kernels;  // Step.kernel of steps[i], when given
 };
-struct Tensor { std::string name; uint32_t dtype = F32; std::vector<uint64_t> shape; uint32_t section = 0; uint64_t offset = 0, size = 0; std::vector<float> data; };
+// Quantized tensors (issue 4) carry codes + scales; `data` then holds the
+// dequantized values, which the reference forward reads.
+struct Quant { uint32_t bits = 0, group = 0, scale_dtype = F32; std::string grid, layout = "rowmajor-lsb";
+               uint64_t scale_offset = 0, scale_size = 0; std::vector<uint8_t> codes; std::vector<float> scales; };
+struct Tensor { std::string name; uint32_t dtype = F32; std::vector<uint64_t> shape; uint32_t section = 0; uint64_t offset = 0, size = 0; std::vector<float> data; Quant q; };
 struct Section { std::string name; uint64_t offset = 0, size = 0; uint32_t alignment = MOTE_BUNDLE_WEIGHT_ALIGN; uint64_t xxh64 = 0; };
 
 struct Bundle {
@@ -77,6 +83,36 @@ struct Bundle {
     for (uint64_t k = 0; k < numel; ++k) t.data.push_back(bias + u(rng));
     tensors.push_back(t);
     return uint32_t(tensors.size() - 1);
+  }
+
+  // Quantizes tensor i (rank 2, (N, K)) to `bits` with groups of G along K,
+  // max-abs scales, packed per the storage contract (docs/quantization.md);
+  // data becomes the dequantized weights.
+  void quantize(uint32_t i, uint32_t bits, uint32_t G) {
+    Tensor &t = tensors[i];
+    uint64_t N = t.shape[0], K = t.shape[1], ng = (K + G - 1) / G;
+    uint64_t row_bytes = (K + 31) / 32 * 32 * bits / 8;
+    t.dtype = bits == 2 ? Q2 : bits == 4 ? Q4 : Q8;
+    t.q.bits = bits; t.q.group = G; t.q.grid = bits == 8 ? "symmetric" : "balanced";
+    t.q.codes.assign(N * row_bytes, 0); t.q.scales.assign(N * ng, 0.f);
+    float off = bits == 2 ? 1.5f : bits == 4 ? 7.5f : 0.f, qmax = bits == 8 ? 127.f : off;
+    for (uint64_t n = 0; n < N; ++n)
+      for (uint64_t g = 0; g < ng; ++g) {
+        uint64_t k0 = g * G, k1 = std::min<uint64_t>(K, k0 + G);
+        float mx = 0; for (uint64_t k = k0; k < k1; ++k) mx = std::max(mx, std::fabs(t.data[n * K + k]));
+        float sc = mx > 0 ? mx / qmax : 1.f;
+        t.q.scales[n * ng + g] = sc;
+        for (uint64_t k = k0; k < k1; ++k) {
+          float &w = t.data[n * K + k];
+          int c = int(std::lround(w / sc + off));
+          int cmax = bits == 8 ? 127 : (1 << bits) - 1, cmin = bits == 8 ? -127 : 0;
+          c = std::min(cmax, std::max(cmin, c));
+          w = sc * (float(c) - off);
+          uint8_t &byte = t.q.codes[n * row_bytes + k * bits / 8];
+          if (bits == 8) byte = uint8_t(int8_t(c));
+          else byte |= uint8_t(c << ((k % (8 / bits)) * bits));
+        }
+      }
   }
 
   // Builds the tiny Llama: weights, KV caches, and graphs "decode" (T=1) and,
@@ -189,6 +225,11 @@ struct Bundle {
     for (auto &t : tensors) {
       Pb p; p.bytes(1, t.name); p.varint(2, t.dtype); p.packed(3, t.shape); p.varint(4, t.section);
       p.varint(5, t.offset); p.varint(6, t.size);
+      if (t.q.bits) {
+        Pb q; q.varint(1, t.q.bits); q.varint(2, t.q.group); q.bytes(3, t.q.grid); q.varint(4, t.q.scale_dtype);
+        q.varint(5, t.q.scale_offset); q.varint(6, t.q.scale_size); q.bytes(7, t.q.layout);
+        p.msg(7, q);
+      }
       m.msg(6, p);
     }
     for (size_t k = 0; k < kv_width.size(); ++k) {
@@ -206,6 +247,8 @@ struct Bundle {
         Pb q; q.varint(1, s.op); q.packed(2, s.operands); q.packed(3, s.results);
         if (!s.i.empty()) q.packed(4, s.i);
         if (!s.f.empty()) q.packed_f32(5, s.f);
+        size_t si = size_t(&s - g.steps.data());
+        if (si < g.kernels.size() && !g.kernels[si].empty()) q.bytes(6, g.kernels[si]);
         p.msg(7, q);
       }
       p.varint(8, g.in_tok); p.varint(9, g.in_pos); p.varint(10, g.out_logits); p.bytes(11, g.kind);
@@ -221,6 +264,14 @@ struct Bundle {
     if (fix_layout) {
       for (auto &t : tensors) {
         weights.resize((weights.size() + 63) / 64 * 64);
+        if (t.q.bits) {  // codes, then 64-aligned scales
+          t.offset = weights.size(); t.size = t.q.codes.size(); t.section = 0;
+          weights.append(reinterpret_cast<const char *>(t.q.codes.data()), t.size);
+          weights.resize((weights.size() + 63) / 64 * 64);
+          t.q.scale_offset = weights.size(); t.q.scale_size = t.q.scales.size() * 4;
+          weights.append(reinterpret_cast<const char *>(t.q.scales.data()), t.q.scale_size);
+          continue;
+        }
         t.offset = weights.size(); t.size = t.data.size() * 4; t.section = 0;
         weights.append(reinterpret_cast<const char *>(t.data.data()), t.size);
       }
@@ -232,6 +283,14 @@ struct Bundle {
       }
     } else {
       for (auto &t : tensors) {
+        if (t.q.bits) {
+          size_t cb = t.q.codes.size(), sb = t.q.scales.size() * 4;
+          if (weights.size() < t.offset + cb) weights.resize(t.offset + cb);
+          std::memcpy(&weights[t.offset], t.q.codes.data(), cb);
+          if (t.q.scale_offset < (1u << 30) && weights.size() < t.q.scale_offset + sb) weights.resize(t.q.scale_offset + sb);
+          if (t.q.scale_offset < (1u << 30)) std::memcpy(&weights[t.q.scale_offset], t.q.scales.data(), sb);
+          continue;
+        }
         if (weights.size() < t.offset + t.data.size() * 4) weights.resize(t.offset + t.data.size() * 4);
         if (!t.data.empty()) std::memcpy(&weights[t.offset], t.data.data(), t.data.size() * 4);
       }

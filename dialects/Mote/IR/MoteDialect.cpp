@@ -15,6 +15,46 @@ void MoteDialect::initialize() {
       >();
 }
 
+// `mote.quant` = {bits, group_size, f} on a rank-2 mote.param.
+static LogicalResult verifyQuantAttr(Operation *op, Attribute value) {
+  auto dict = dyn_cast<DictionaryAttr>(value);
+  if (!dict)
+    return op->emitError() << "'" << kQuantAttr << "' must be a dictionary";
+  auto param = dyn_cast<ParamOp>(op);
+  if (!param)
+    return op->emitError() << "'" << kQuantAttr
+                           << "' is only allowed on mote.param";
+  auto type = dyn_cast<RankedTensorType>(param.getType());
+  if (!type || type.getRank() != 2)
+    return op->emitError() << "'" << kQuantAttr
+                           << "': only rank-2 params can be quantized";
+  auto intField = [&](StringRef name, int64_t &out) {
+    auto a = dyn_cast_or_null<IntegerAttr>(dict.get(name));
+    if (!a)
+      return false;
+    out = a.getInt();
+    return true;
+  };
+  int64_t bits = 0, group = 0;
+  if (!intField("bits", bits) || (bits != 2 && bits != 4 && bits != 8))
+    return op->emitError() << "'" << kQuantAttr
+                           << "': bits must be 2, 4 or 8";
+  if (!intField("group_size", group) ||
+      (group != 0 && group != 32 && group != 64 && group != 128))
+    return op->emitError() << "'" << kQuantAttr
+                           << "': group_size must be 32, 64, 128 or 0 (whole row)";
+  auto f = dyn_cast_or_null<StringAttr>(dict.get("f"));
+  if (!f || (f.getValue() != "maxabs" && f.getValue() != "search"))
+    return op->emitError() << "'" << kQuantAttr
+                           << "': f must be \"maxabs\" or \"search\"";
+  for (NamedAttribute field : dict)
+    if (field.getName() != "bits" && field.getName() != "group_size" &&
+        field.getName() != "f")
+      return op->emitError() << "'" << kQuantAttr << "': unknown field '"
+                             << field.getName().strref() << "'";
+  return success();
+}
+
 // Passes and the bundle writer read these attributes; a wrong kind here would
 // only surface much later as a confusing cast failure, so reject it early.
 static LogicalResult verifyMoteAttr(Operation *op, NamedAttribute attr) {
@@ -36,6 +76,8 @@ static LogicalResult verifyMoteAttr(Operation *op, NamedAttribute attr) {
       return op->emitError() << "'" << name << "' must be a string";
     return success();
   }
+  if (name == kQuantAttr)
+    return verifyQuantAttr(op, value);
   if (name == kModelAttr) {
     if (!isa<DictionaryAttr>(value))
       return op->emitError() << "'" << name << "' must be a dictionary";

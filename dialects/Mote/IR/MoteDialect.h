@@ -16,6 +16,9 @@ inline constexpr const char kGraphKindAttr[] = "mote.graph_kind";
 inline constexpr const char kMaxTokensAttr[] = "mote.max_tokens";
 inline constexpr const char kContextAttr[] = "mote.context";
 inline constexpr const char kModelAttr[] = "mote.model";
+// On a rank-2 `mote.param`: store it quantized (docs/quantization.md),
+// {bits = 2|4|8, group_size = 0|32|64|128, f = "maxabs"|"search"}.
+inline constexpr const char kQuantAttr[] = "mote.quant";
 } // namespace mote
 
 #endif // MOTE_DIALECT_MOTE_IR_MOTEDIALECT_H
