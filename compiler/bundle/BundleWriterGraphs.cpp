@@ -89,10 +89,11 @@ Status fillShape(mlir::Type t, Msg &msg, const std::string &what) {
 }
 
 std::optional<int64_t> intAttr(mlir::Operation *op, llvm::StringRef name) {
-  if (auto a = op->getAttrOfType<mlir::IntegerAttr>(name))
-    return a.getInt();
+  // BoolAttr first: it is an i1 IntegerAttr, whose getInt() of true is -1.
   if (auto b = op->getAttrOfType<mlir::BoolAttr>(name))
     return b.getValue() ? 1 : 0;
+  if (auto a = op->getAttrOfType<mlir::IntegerAttr>(name))
+    return a.getInt();
   return std::nullopt;
 }
 

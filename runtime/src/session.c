@@ -129,3 +129,36 @@ mote_status_t mote_session_decode(mote_session_t *s, int32_t token, const float 
   s->pos += 1;
   return MOTE_OK;
 }
+
+/* Every row's logits: the "score" graph's (n, V) output is copied out per
+ * chunk; the decode fallback copies one row per token. */
+mote_status_t mote_session_score(mote_session_t *s, const int32_t *tokens, size_t count,
+                                 float *out_logits) {
+  MOTE_CHECK_OR_RETURN(s && tokens && out_logits && count > 0, MOTE_ERR_INVALID_ARGUMENT,
+                       "score: NULL argument or no tokens");
+  MOTE_CHECK_OR_RETURN(s->pos <= s->context && count <= s->context - s->pos,
+                       MOTE_ERR_OUT_OF_RANGE, "score: %zu tokens at position %u exceed context %u",
+                       count, s->pos, s->context);
+  const mote_graph_t *g = mote_bundle_graph(&s->m->b, "score");
+  if (!g) g = s->m->decode;
+  /* A graph whose logits have one row yields one token's logits per call. */
+  uint32_t step = g->values[g->output_logits].shape[0] == g->max_tokens ? g->max_tokens : 1;
+  for (size_t t = 0; t < count; ++t) /* reject before any chunk moves pos */
+    MOTE_CHECK_OR_RETURN(tokens[t] >= 0 && (uint32_t)tokens[t] < g->min_vocab,
+                         MOTE_ERR_OUT_OF_RANGE, "score: tokens[%zu] = %d out of range (vocab %u)",
+                         t, tokens[t], g->min_vocab);
+  const size_t V = s->m->b.spec.vocab_size;
+  size_t done = 0;
+  while (done < count) {
+    size_t left = count - done;
+    uint32_t n = left < step ? (uint32_t)left : step;
+    const float *last = NULL;
+    MOTE_RETURN_IF_ERROR(mote_exec_graph(s, g, tokens + done, n, &last));
+    /* last is row n-1 of the graph's logits; rows are contiguous. */
+    const float *first = last - (size_t)(n - 1) * V;
+    memcpy(out_logits + done * V, first, (size_t)n * V * sizeof(float));
+    s->pos += n;
+    done += n;
+  }
+  return MOTE_OK;
+}

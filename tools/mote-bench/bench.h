@@ -21,7 +21,15 @@ typedef struct bench_options {
   int no_bandwidth;
   int no_verify;
   int help;
+  /* --perplexity FILE (perplexity.c) */
+  const char *ppl_file;
+  uint32_t ppl_context;
+  uint32_t ppl_stride;
+  uint32_t ppl_max_tokens; /* 0 = the whole file */
+  int ppl_scheme;          /* BENCH_PPL_* */
 } bench_options_t;
+
+enum { BENCH_PPL_STRIDED = 0, BENCH_PPL_LLAMA = 1 };
 
 /* Medians over reps for one thread count. */
 typedef struct bench_row {
@@ -62,5 +70,10 @@ double bench_read_bandwidth(void *buffer, size_t bytes, uint32_t threads,
                             int tries);
 /* Allocates and touches the probe buffer (NULL on failure). */
 void *bench_bandwidth_buffer(size_t bytes);
+
+/* --perplexity: scores o->ppl_file with mote_session_score and prints the
+ * result (docs/mote-bench.md); returns the exit code. */
+int bench_perplexity(mote_model_t *m, const bench_options_t *o,
+                     const mote_model_info_t *info);
 
 #endif /* MOTE_TOOLS_BENCH_H */

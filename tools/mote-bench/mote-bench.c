@@ -31,6 +31,11 @@ static void print_usage(FILE *f) {
         "  --reps N             timed reps; medians are reported (default 3)\n"
         "  --no-bandwidth       skip the memory-bandwidth probe\n"
         "  --no-verify          skip section checksums at open\n"
+        "  --perplexity FILE    perplexity of a text file instead of speed\n"
+        "  --ppl-context N      window tokens (default 256)\n"
+        "  --ppl-stride N       window step; the last N targets count (default 128)\n"
+        "  --ppl-max-tokens N   only the first N tokens of FILE (default all)\n"
+        "  --ppl-scheme S       strided (default) or llama (llama-perplexity's)\n"
         "  -h, --help           this text\n",
         f);
 }
@@ -82,6 +87,22 @@ static int parse_valued(const char *name, const char *v, bench_options_t *o) {
     if (parse_u32(v, 0, 1000, &o->warmup)) return usage_error("bad --warmup", v);
   } else if (strcmp(name, "--reps") == 0) {
     if (parse_u32(v, 1, 1000, &o->reps)) return usage_error("bad --reps", v);
+  } else if (strcmp(name, "--perplexity") == 0) {
+    if (*v == '\0') return usage_error("bad --perplexity", v);
+    o->ppl_file = v;
+  } else if (strcmp(name, "--ppl-context") == 0) {
+    if (parse_u32(v, 2, 1u << 24, &o->ppl_context))
+      return usage_error("bad --ppl-context", v);
+  } else if (strcmp(name, "--ppl-stride") == 0) {
+    if (parse_u32(v, 1, 1u << 24, &o->ppl_stride))
+      return usage_error("bad --ppl-stride", v);
+  } else if (strcmp(name, "--ppl-max-tokens") == 0) {
+    if (parse_u32(v, 2, UINT32_MAX, &o->ppl_max_tokens))
+      return usage_error("bad --ppl-max-tokens", v);
+  } else if (strcmp(name, "--ppl-scheme") == 0) {
+    if (strcmp(v, "strided") == 0) o->ppl_scheme = BENCH_PPL_STRIDED;
+    else if (strcmp(v, "llama") == 0) o->ppl_scheme = BENCH_PPL_LLAMA;
+    else return usage_error("bad --ppl-scheme (strided or llama)", v);
   } else {
     return -1;
   }
@@ -97,6 +118,8 @@ static int parse_options(int argc, char **argv, bench_options_t *o) {
   o->gen_tokens = 64;
   o->warmup = 1;
   o->reps = 3;
+  o->ppl_context = 256;
+  o->ppl_stride = 128;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (a[0] != '-' || a[1] == '\0') {
@@ -318,6 +341,11 @@ int main(int argc, char **argv) {
   if (mote_model_open(opt.model_path, &mo, &model) != MOTE_OK)
     return fail(opt.model_path);
   if (mote_model_get_info(model, &report.info) != MOTE_OK) rc = fail(opt.model_path);
+  if (rc == 0 && opt.ppl_file != NULL) {
+    rc = bench_perplexity(model, &opt, &report.info);
+    mote_model_close(model);
+    return rc;
+  }
   if (rc == 0) rc = bench_model(model, &report);
   if (rc == 0) {
     /* Peak RSS before the probe's 1 GiB buffer would swamp it. */

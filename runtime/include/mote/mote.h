@@ -163,6 +163,16 @@ MOTE_MUST_USE mote_status_t mote_session_prefill(mote_session_t *session,
 MOTE_MUST_USE mote_status_t mote_session_decode(mote_session_t *session,
                                                 int32_t token,
                                                 const float **out_logits);
+/* Feeds `count` tokens like mote_session_prefill (the position advances by
+ * count) and writes the logits after EVERY one of them: row t of
+ * out_logits (count x vocab_size floats, caller-owned) predicts the token
+ * after tokens[t]. Runs the bundle's "score" graph (motec compile
+ * --score-graph) in chunks of its rows; without one, the decode graph one
+ * token at a time (same logits, slower). Allocates nothing. */
+MOTE_MUST_USE mote_status_t mote_session_score(mote_session_t *session,
+                                               const int32_t *tokens,
+                                               size_t count,
+                                               float *out_logits);
 
 /* ---- sampler ------------------------------------------------------------ */
 
