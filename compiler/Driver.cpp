@@ -74,11 +74,26 @@ private:
 Status checkRequest(const CompileRequest &r) {
   if (r.target != "cpu")
     return Status::Error("--target " + r.target + ": not implemented yet (cpu only)");
-  if (r.weights != "f32")
-    return Status::Error("--weights " + r.weights + ": not implemented yet (f32 only)");
+  if (r.weights != "f32" && r.weights != "w2" && r.weights != "w4" && r.weights != "w8")
+    return Status::Error("--weights " + r.weights + ": must be f32, w2, w4 or w8");
+  if (r.groupSize != 0 && r.groupSize != 32 && r.groupSize != 64 && r.groupSize != 128)
+    return Status::Error("--group-size " + std::to_string(r.groupSize) +
+                         ": must be 32, 64, 128 or 0 (whole row)");
+  if (r.fMode != "maxabs" && r.fMode != "search")
+    return Status::Error("--f " + r.fMode + ": must be maxabs or search");
+  if (r.embedBits != -1 && r.embedBits != 0 && r.embedBits != 2 && r.embedBits != 4 &&
+      r.embedBits != 8)
+    return Status::Error("--embed-bits " + std::to_string(r.embedBits) +
+                         ": must be 2, 4, 8 or 0 (f32)");
   if (r.output.empty())
     return Status::Error("-o: an output file is required");
   return Status::Ok();
+}
+
+// The mote-quantize pass runs only when asked for, so IR given with
+// --from-mlir keeps its own mote.quant attributes under --weights f32.
+bool quantizing(const CompileRequest &r) {
+  return r.weights != "f32" || !r.weightsPolicy.empty() || r.embedBits > 0;
 }
 
 Status writeMlir(mlir::ModuleOp m, const std::string &path) {
@@ -101,9 +116,23 @@ double mib(uint64_t b) { return double(b) / (1024.0 * 1024.0); }
 void printReport(const std::string &out, const BundleReport &r) {
   std::fprintf(stderr, "motec: wrote %s (%.2f MiB, %llu bytes)\n", out.c_str(),
                mib(r.fileBytes), (unsigned long long)r.fileBytes);
-  std::fprintf(stderr, "  tensors: %llu, weights %.2f MiB (%llu bytes, f32)\n",
+  uint64_t numel = 0;
+  for (const TensorSummary &t : r.tensorList)
+    numel += t.numel;
+  std::fprintf(stderr,
+               "  tensors: %llu, weights %.2f MiB (%llu bytes, %.3f bits per weight "
+               "stored, codes + scales)\n",
                (unsigned long long)r.tensors, mib(r.weightBytes),
-               (unsigned long long)r.weightBytes);
+               (unsigned long long)r.weightBytes,
+               numel ? 8.0 * double(r.weightBytes) / double(numel) : 0.0);
+  for (const TensorSummary &t : r.tensorList)
+    if (t.bits != 32)
+      std::fprintf(stderr,
+                   "    %-28s w%u g%llu f=%-6s %.3f bits/weight (%llu bytes), "
+                   "rel. sq. error %.3e (maxabs %.3e)\n",
+                   t.name.c_str(), t.bits, (unsigned long long)t.groupSize,
+                   t.f.c_str(), 8.0 * double(t.bytes) / double(t.numel),
+                   (unsigned long long)t.bytes, t.relErr, t.relErrMaxAbs);
   std::fprintf(stderr, "  kv cache: %llu bytes per token\n",
                (unsigned long long)r.kvBytesPerToken);
   for (const GraphSummary &g : r.graphs)
@@ -122,6 +151,18 @@ Status writeReportJson(const std::string &path, const CompileRequest &req,
   j["file_bytes"] = r.fileBytes;
   j["tensors"] = r.tensors;
   j["weight_bytes"] = r.weightBytes;
+  uint64_t numel = 0;
+  j["tensor_bits"] = nlohmann::json::array();
+  for (const TensorSummary &t : r.tensorList) {
+    numel += t.numel;
+    j["tensor_bits"].push_back(
+        {{"name", t.name}, {"bits", t.bits}, {"group_size", t.groupSize},
+         {"f", t.f}, {"numel", t.numel}, {"bytes", t.bytes},
+         {"rel_sq_error", t.relErr}, {"rel_sq_error_maxabs", t.relErrMaxAbs},
+         {"bits_per_weight", t.numel ? 8.0 * double(t.bytes) / double(t.numel) : 0.0}});
+  }
+  j["weight_numel"] = numel;
+  j["bits_per_weight"] = numel ? 8.0 * double(r.weightBytes) / double(numel) : 0.0;
   j["kv_bytes_per_token"] = r.kvBytesPerToken;
   j["graphs"] = nlohmann::json::array();
   for (const GraphSummary &g : r.graphs)
@@ -139,6 +180,60 @@ Status writeReportJson(const std::string &path, const CompileRequest &req,
 
 // Prints "weights X/Y MiB" at most every 10% of the total (and at the end)
 // for models big enough for it to take a while.
+// KV bytes per token of the module's caches (what the runtime allocates).
+uint64_t kvBytesPerToken(mlir::ModuleOp m) {
+  uint64_t n = 0;
+  for (KVCacheOp c : m.getOps<KVCacheOp>())
+    if (auto t = mlir::dyn_cast<mlir::RankedTensorType>(c.getType()))
+      n += uint64_t(t.getDimSize(1)) * t.getElementTypeBitWidth() / 8;
+  return n;
+}
+
+// --kv-share / --kv-share-boundary: runs mote-kv-share before anything else
+// and says what it did. On a model trained without sharing (or with fewer
+// shared layers) this changes the model, and the report says so.
+Status applyKvShare(const CompileRequest &req, mlir::MLIRContext &ctx,
+                    mlir::ModuleOp module, ImportedModel &model,
+                    FirstError &diag) {
+  if (req.kvShare.empty() && req.kvShareBoundary < 0)
+    return Status::Ok();
+  uint64_t before = kvBytesPerToken(module);
+  MoteKVSharePassOptions o;
+  o.split = req.kvShare;
+  o.boundary = req.kvShareBoundary;
+  mlir::PassManager pm(&ctx);
+  pm.addPass(createMoteKVSharePass(o));
+  if (mlir::failed(pm.run(module)))
+    return Status::Error(diag.take("mote-kv-share failed"));
+  uint64_t after = kvBytesPerToken(module);
+  uint32_t shared = 0;
+  if (auto spec = module->getAttrOfType<mlir::DictionaryAttr>(kModelAttr))
+    if (auto n = spec.getAs<mlir::IntegerAttr>("num_kv_shared_layers"))
+      shared = uint32_t(n.getInt());
+  uint32_t trained = model.spec.num_kv_shared_layers;
+  model.spec.num_kv_shared_layers = shared; // the bundle's spec says what runs
+  if (!req.quiet) {
+    uint32_t L = model.spec.n_layers, first = L - shared;
+    std::fprintf(stderr,
+                 "motec: kv sharing (%s%s): layers %u..%u attend over layer %u's K/V\n",
+                 req.kvShare.empty() ? "boundary " : "split ",
+                 req.kvShare.empty() ? std::to_string(req.kvShareBoundary).c_str()
+                                     : req.kvShare.c_str(),
+                 first, L - 1, first ? first - 1 : 0);
+    if (shared > trained)
+      std::fprintf(stderr,
+                   "motec: warning: this changes the model: it was trained with %u "
+                   "KV-shared layers, it now runs with %u (quality will differ; "
+                   "measure it with mote-bench --perplexity)\n",
+                   trained, shared);
+    std::fprintf(stderr,
+                 "  kv cache: %llu -> %llu bytes per token (%+.1f%%)\n",
+                 (unsigned long long)before, (unsigned long long)after,
+                 before ? 100.0 * (double(after) - double(before)) / double(before) : 0.0);
+  }
+  return Status::Ok();
+}
+
 ProgressFn makeProgress(bool quiet) {
   if (quiet)
     return {};
@@ -187,6 +282,7 @@ Status compile(const CompileRequest &req, BundleReport &report) {
   GraphOptions gopts;
   gopts.context = req.context;
   gopts.prefillTokens = req.prefillTokens;
+  gopts.scoreGraph = req.scoreGraph;
   if (!(st = checkBuildable(model.spec, gopts)).ok())
     return st;
 
@@ -198,6 +294,8 @@ Status compile(const CompileRequest &req, BundleReport &report) {
   mlir::OwningOpRef<mlir::ModuleOp> module;
   if (!(st = loadModule(ctx, req, model, gopts, diag, module)).ok())
     return st;
+  if (!(st = applyKvShare(req, ctx, *module, model, diag)).ok())
+    return st;
 
   mlir::PassManager pm(&ctx);
   if (req.printIrAfterAll) {
@@ -207,6 +305,15 @@ Status compile(const CompileRequest &req, BundleReport &report) {
                         [](mlir::Pass *, mlir::Operation *) { return true; },
                         /*printModuleScope=*/true,
                         /*printAfterOnlyOnChange=*/false);
+  }
+  if (quantizing(req)) {
+    MoteQuantizePassOptions qo;
+    qo.policy = req.weights;
+    qo.group = req.groupSize;
+    qo.f = req.fMode;
+    qo.embed = req.embedBits >= 0 ? req.embedBits : (req.weights == "f32" ? 0 : 4);
+    qo.policyFile = req.weightsPolicy;
+    pm.addPass(createMoteQuantizePass(qo));
   }
   buildCpuPipeline(pm);
   if (mlir::failed(pm.run(*module)))

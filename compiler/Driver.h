@@ -13,12 +13,19 @@ struct CompileRequest {
   std::string output;         // model.mote
   std::string tokenizer;      // override (llama2.c checkpoints)
   std::string target = "cpu";
-  std::string weights = "f32";
+  std::string weights = "f32";      // f32 | w2 | w4 | w8 (linear weights)
+  int64_t groupSize = 32;           // quantized: 32, 64, 128 or 0 = whole row
+  std::string fMode = "maxabs";     // quantized: maxabs | search
+  int64_t embedBits = -1;           // table + classifier; -1: 4 when quantized, else f32
+  std::string weightsPolicy;        // JSON per-param widths (mote-quantize policy-file)
   uint32_t context = 0;       // 0 = min(max_seq_len, 2048)
   uint32_t prefillTokens = 64;
+  bool scoreGraph = false;    // also emit the all-rows-logits @score graph
   std::string emitMlir;       // write the IR right after import here
   std::string fromMlir;       // use this IR instead of building it
   std::string reportJson;     // write the compile report here
+  std::string kvShare;            // --kv-share A:B (mote-kv-share split)
+  int64_t kvShareBoundary = -1;   // --kv-share-boundary N (first shared layer)
   bool printIrAfterAll = false;
   bool quiet = false;
   std::string commandLine;    // recorded in the bundle

@@ -24,10 +24,11 @@ Status checkBuildable(const ModelSpec &s, const GraphOptions &opts) {
   std::string src = s.source_path;
   if (s.source_format == "hf-safetensors")
     src += "/config.json";
-  if (s.num_kv_shared_layers > 0)
-    return Status::Error(src + ": num_kv_shared_layers: KV sharing (" +
+  if (s.num_kv_shared_layers >= s.n_layers)
+    return Status::Error(src + ": num_kv_shared_layers: " +
                          std::to_string(s.num_kv_shared_layers) +
-                         " shared layers) is not implemented yet");
+                         " must be less than the layer count " +
+                         std::to_string(s.n_layers));
   if (s.head_dim == 0 || s.head_dim % 2 != 0)
     return Status::Error(src + ": head_dim: " + std::to_string(s.head_dim) +
                          " must be even for RoPE");
@@ -75,6 +76,10 @@ private:
   int64_t T_, C_;
   mlir::Type f32_;
   mlir::Value pos_;
+  // KV sharing: the cache values of the last layer that owns its K/V; layers
+  // from firstShared() on attend over them instead of appending their own.
+  mlir::Value sharedK_, sharedV_;
+  unsigned firstShared() const { return s_.n_layers - s_.num_kv_shared_layers; }
 };
 
 mlir::Value GraphBuilder::rmsNorm(mlir::Value x, const std::string &w,
@@ -106,23 +111,28 @@ mlir::Value GraphBuilder::layer(unsigned i, mlir::Value x) {
 
   mlir::Value h = rmsNorm(x, p + "attn_norm", L + ".attn_norm");
   mlir::Value q = linear(h, p, "wq", bias ? "bq" : "", E, D, L + ".attn.q");
-  mlir::Value k = linear(h, p, "wk", bias ? "bk" : "", W, D, L + ".attn.k");
-  mlir::Value v = linear(h, p, "wv", bias ? "bv" : "", W, D, L + ".attn.v");
   auto style = b_.getStringAttr(s_.rope_style == RopeStyle::Interleaved
                                     ? "interleaved" : "half");
   auto hdAttr = b_.getI64IntegerAttr(hd);
   auto theta = b_.getF32FloatAttr(s_.rope_theta);
   q = RopeOp::create(b_, loc(L + ".attn.rope_q"), act(E), q, pos_, hdAttr,
                      style, theta).getResult();
-  k = RopeOp::create(b_, loc(L + ".attn.rope_k"), act(W), k, pos_, hdAttr,
-                     style, theta).getResult();
-  auto cacheTy = mlir::RankedTensorType::get({C_, W}, f32_);
-  mlir::Value kc = KVAppendOp::create(b_, loc(L + ".attn.k_append"), cacheTy,
-                                      "kv.k." + std::to_string(i), pos_, k)
-                       .getResult();
-  mlir::Value vc = KVAppendOp::create(b_, loc(L + ".attn.v_append"), cacheTy,
-                                      "kv.v." + std::to_string(i), pos_, v)
-                       .getResult();
+  mlir::Value kc = sharedK_, vc = sharedV_;
+  if (i < firstShared()) {
+    mlir::Value k = linear(h, p, "wk", bias ? "bk" : "", W, D, L + ".attn.k");
+    mlir::Value v = linear(h, p, "wv", bias ? "bv" : "", W, D, L + ".attn.v");
+    k = RopeOp::create(b_, loc(L + ".attn.rope_k"), act(W), k, pos_, hdAttr,
+                       style, theta).getResult();
+    auto cacheTy = mlir::RankedTensorType::get({C_, W}, f32_);
+    kc = KVAppendOp::create(b_, loc(L + ".attn.k_append"), cacheTy,
+                            "kv.k." + std::to_string(i), pos_, k)
+             .getResult();
+    vc = KVAppendOp::create(b_, loc(L + ".attn.v_append"), cacheTy,
+                            "kv.v." + std::to_string(i), pos_, v)
+             .getResult();
+    sharedK_ = kc;
+    sharedV_ = vc;
+  }
   mlir::Value a = AttentionOp::create(
       b_, loc(L + ".attn"), act(E), q, kc, vc, pos_,
       b_.getI64IntegerAttr(s_.n_heads), b_.getI64IntegerAttr(s_.n_kv_heads),
@@ -215,7 +225,8 @@ mlir::OwningOpRef<mlir::ModuleOp> buildModule(mlir::MLIRContext &ctx,
   int64_t C = resolvedContext(s, opts);
   int64_t W = int64_t(s.n_kv_heads) * s.head_dim;
   auto cacheTy = mlir::RankedTensorType::get({C, W}, b.getF32Type());
-  for (unsigned i = 0; i < s.n_layers; ++i) {
+  // Shared layers (the last num_kv_shared_layers) have no cache of their own.
+  for (unsigned i = 0; i < s.n_layers - s.num_kv_shared_layers; ++i) {
     for (const char *kind : {"k", "v"}) {
       std::string sym = std::string("kv.") + kind + "." + std::to_string(i);
       KVCacheOp::create(b, mlir::NameLoc::get(b.getStringAttr(sym)), sym, cacheTy);
@@ -224,6 +235,10 @@ mlir::OwningOpRef<mlir::ModuleOp> buildModule(mlir::MLIRContext &ctx,
   int64_t T = std::min<int64_t>(opts.prefillTokens, C);
   GraphBuilder(b, s, T, C).build(*module, "prefill", /*allRows=*/false);
   GraphBuilder(b, s, 1, C).build(*module, "decode", /*allRows=*/false);
+  // @score (perplexity, mote_session_score): prefill's shape, every row's
+  // logits (docs/decisions.md §7). Opt-in: it adds T x vocab floats of arena.
+  if (opts.scoreGraph)
+    GraphBuilder(b, s, T, C).build(*module, "score", /*allRows=*/true);
   return module;
 }
 

@@ -17,6 +17,7 @@ namespace mote {
 struct GraphOptions {
   uint32_t context = 0;        // KV rows (C); 0 = min(max_seq_len, 2048)
   uint32_t prefillTokens = 64; // T of @prefill, capped at context
+  bool scoreGraph = false;     // also emit @score: T rows, logits for all rows
 };
 
 // The context a GraphOptions resolves to for this spec.

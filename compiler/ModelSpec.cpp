@@ -151,7 +151,12 @@ Status validateWeights(const ImportedModel &model) {
   for (const auto &kv : model.weights.all())
     if (!expected.count(kv.first))
       return Status::Error(tensorFile(kv.second, s) + ": " + kv.first +
-                           ": unexpected tensor for this model");
+                           ": unexpected tensor for this model" +
+                           (s.num_kv_shared_layers
+                                ? " (num_kv_shared_layers " +
+                                      std::to_string(s.num_kv_shared_layers) +
+                                      ": shared layers own no K/V projection)"
+                                : std::string()));
   return Status::Ok();
 }
 

@@ -64,6 +64,71 @@ def MotePlanMemoryPass : Pass<"mote-plan-memory", "mlir::ModuleOp"> {
 }
 
 //===----------------------------------------------------------------------===//
+// Weights
+//===----------------------------------------------------------------------===//
+
+def MoteQuantizePass : Pass<"mote-quantize", "mlir::ModuleOp"> {
+  let summary = "Choose each weight's stored width (2/4/8-bit or f32)";
+  let description = [{
+    Marks rank-2 params with the discardable attribute
+    `mote.quant = {bits, group_size, f}`; the bundle writer stores them
+    packed (docs/quantization.md) and `mote-lower-cpu` picks the quantized
+    kernels. Default policy: every linear weight at `policy` bits, the
+    embedding table and the classifier (tied or not) at `embed` bits (4,
+    as Apple's on-device model), norms and biases stay f32. `policy-file`
+    overrides single params: `{"layers.0.wq": "w8", "norm": "f32"}`; a name
+    that is no param, or a width an op cannot take (a rank-1 norm weight)
+    is rejected naming the file and the field.
+
+    Before: `mote.param @layers.0.wq : tensor<64x64xf32>`
+    After:
+    `mote.param @layers.0.wq {mote.quant = {bits = 2 : i64, f = "maxabs", group_size = 32 : i64}} : tensor<64x64xf32>`
+  }];
+  let options = [
+    Option<"policy", "policy", "std::string", /*default=*/"\"w4\"",
+           "Width of linear weights: w2, w4, w8 or f32">,
+    Option<"group", "group", "int64_t", /*default=*/"32",
+           "Input weights per scale: 32, 64, 128 or 0 (whole row)">,
+    Option<"f", "f", "std::string", /*default=*/"\"maxabs\"",
+           "Clipping factor: maxabs (f = 1) or search (per group, min squared error)">,
+    Option<"embed", "embed", "int64_t", /*default=*/"4",
+           "Bits of the embedding table and classifier: 2, 4, 8 or 0 (f32)">,
+    Option<"policyFile", "policy-file", "std::string", /*default=*/"\"\"",
+           "JSON file of per-param widths overriding the policy">
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// KV sharing
+//===----------------------------------------------------------------------===//
+
+def MoteKVSharePass : Pass<"mote-kv-share", "mlir::ModuleOp"> {
+  let summary = "Block-2 layers attend over the last block-1 layer's KV cache";
+  let description = [{
+    Apple's 2025 on-device split: the layers (each `mote.attention` of a
+    graph, in program order, is one layer) form block 1 and block 2; every
+    block-2 layer's attention reads the `mote.kv_append` results of the last
+    block-1 layer. The block-2 layers' own K/V linears, K ropes and
+    kv_appends are erased, and so are the `mote.kv_cache` and `mote.param`
+    symbols nothing references any more. `split=A:B` puts
+    round(L * A / (A + B)) layers in block 1; `boundary=N` makes layer N the
+    first shared one. Rejected: both options or neither, a block left empty,
+    a shared layer whose heads, head_dim or KV width differ from the source
+    layer's. On a model trained without sharing this changes the model.
+
+    Before (layer 1): `%kc1 = mote.kv_append @kv.k.1[%pos] = %k1 ...`,
+    `mote.attention %q1, %kc1, %vc1, %pos`.
+    After: `mote.attention %q1, %kc0, %vc0, %pos`; no `@kv.k.1`, no `@layers.1.wk`.
+  }];
+  let options = [
+    Option<"split", "split", "std::string", /*default=*/"\"\"",
+           "Block 1 : block 2 layer ratio, e.g. 5:3 (rounded)">,
+    Option<"boundary", "boundary", "int64_t", /*default=*/"-1",
+           "Index of the first shared layer">
+  ];
+}
+
+//===----------------------------------------------------------------------===//
 // Targets
 //===----------------------------------------------------------------------===//
 

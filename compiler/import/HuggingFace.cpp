@@ -97,10 +97,6 @@ Status rejectUnsupported(const std::string &cfg, const json &c, const std::strin
   if (kvs != c.end() && !kvs->is_null()) {
     if (!kvs->is_number_integer() || kvs->get<int64_t>() < 0)
       return Status::Error(cfg + ": num_kv_shared_layers: not a non-negative integer");
-    if (kvs->get<int64_t>() > 0)
-      return Status::Error(cfg + ": num_kv_shared_layers: " +
-                           std::to_string(kvs->get<int64_t>()) +
-                           ": KV-sharing support is not implemented yet (issue 5)");
   }
   auto rs = c.find("rope_scaling");
   if (rs != c.end() && !rs->is_null()) {
@@ -162,6 +158,18 @@ Status parseConfig(const std::string &cfg, const json &c, ModelSpec &s) {
   if (!(st = getBool(cfg, c, "tie_word_embeddings", false, s.tied_embeddings)).ok()) return st;
   s.qkv_bias = s.arch == "qwen2";
   s.rope_style = RopeStyle::Half;
+  // KV sharing (Gemma 3n's name): the last N layers have no K/V projections
+  // and attend over the K/V of layer n_layers - N - 1, which must exist.
+  auto kvs = c.find("num_kv_shared_layers");
+  if (kvs != c.end() && !kvs->is_null()) {
+    int64_t n = kvs->get<int64_t>();  // checked non-negative integer above
+    if (n >= int64_t(s.n_layers))
+      return Status::Error(cfg + ": num_kv_shared_layers: " + std::to_string(n) +
+                           " must be less than num_hidden_layers " +
+                           std::to_string(s.n_layers) +
+                           " (a shared layer reads an earlier layer's K/V)");
+    s.num_kv_shared_layers = uint32_t(n);
+  }
   return Status::Ok();
 }
 

@@ -192,7 +192,10 @@ def config_cases(tmp):
          "model_type"),
         ("rope_scaling", lambda c: c.update(rope_scaling={"rope_type": "yarn", "factor": 4}),
          "rope_scaling"),
-        ("kv sharing", lambda c: c.update(num_kv_shared_layers=2), "num_kv_shared_layers"),
+        ("kv sharing every layer", lambda c: c.update(num_kv_shared_layers=99),
+         "num_kv_shared_layers"),
+        ("kv sharing negative", lambda c: c.update(num_kv_shared_layers=-1),
+         "num_kv_shared_layers"),
     ]
     for name, fn, field in cases:
         d = hf_copy(tmp, "cfg-" + name.replace(" ", "-"))

@@ -18,9 +18,13 @@ def main():
     work = E.work_dir(name)
     src = E.model_path(name, work)
     ref = Reference.from_path(src)
-    S, V = ref.cfg.max_seq_len, ref.cfg.vocab_size
     bundle = E.compile_model(src, os.path.join(work, name + ".mote"))
+    return check(name, bundle, ref, work)
 
+
+def check(name, bundle, ref, work):
+    """Every-position, prefill and greedy checks of `bundle` against `ref`."""
+    S, V = ref.cfg.max_seq_len, ref.cfg.vocab_size
     # 1. Every position through the decode graph (prompt crosses 64).
     worst_step = 0.0
     for n in (24, min(80, S)):

@@ -60,6 +60,15 @@ compile rt2 "$M/stories260K/stories260K.bin" --from-mlir "$W/rt.mlir" &&
   { diff <(grep -v '"output"' "$W/rt.json") <(grep -v '"output"' "$W/rt2.json") >&2 \
       || die "--from-mlir report differs"; }
 
+# --score-graph adds @score (prefill's T, logits for all rows); default has none.
+compile score "$M/stories260K/stories260K.bin" --score-graph --emit-mlir "$W/score.mlir" &&
+  { "$MOTEC" inspect "$W/score.mote" | grep -q '^graph score (score, cpu): T=64,' ||
+      die "--score-graph: no score graph in the bundle"
+    grep -A3 'func.func @score' "$W/score.mlir" | grep -q 'mote.graph_kind = "score"' &&
+      grep -q 'all_rows = true' "$W/score.mlir" ||
+      die "--score-graph: no @score graph with all_rows = true"; }
+grep -q '@score' "$W/rt.mlir" && die "a default compile emitted @score"
+
 # Failing compiles: one "motec: error:" line, exit 1, no output, no temp file.
 expect_fail() { # name pattern args...
   local name=$1 pat=$2; shift 2
@@ -72,8 +81,13 @@ expect_fail() { # name pattern args...
   rm -rf "$W/out"; mkdir -p "$W/out"
 }
 mkdir -p "$W/out"
-expect_fail weights "--weights w2: not implemented yet (f32 only)" \
-  "$M/stories260K/stories260K.bin" -o "$W/out/x.mote" --weights w2
+expect_fail weights "--weights w3: must be f32, w2, w4 or w8" \
+  "$M/stories260K/stories260K.bin" -o "$W/out/x.mote" --weights w3
+expect_fail group-size "--group-size 48: must be 32, 64, 128 or 0 (whole row)" \
+  "$M/stories260K/stories260K.bin" -o "$W/out/x.mote" --weights w4 --group-size 48
+echo '{"layers.0.wq": "w8", "layers.99.wq": "w2"}' > "$W/policy.json"
+expect_fail policy "policy.json: field 'layers.99.wq': no mote.param of that name" \
+  "$M/stories260K/stories260K.bin" -o "$W/out/x.mote" --weights w4 --weights-policy "$W/policy.json"
 expect_fail nomodel "no-such" "$W/no-such.bin" -o "$W/out/x.mote"
 sed 's/@layers\.0\.wq\b/@layers.0.wqq/g' "$W/rt.mlir" >"$W/bad.mlir"
 expect_fail badparam "layers.0.wqq" "$M/stories260K/stories260K.bin" \

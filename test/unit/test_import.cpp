@@ -193,14 +193,20 @@ TEST(ImportHF, TinyStories3MMatchesLlama2c) {
   expectSameWeights(l2c, hf, false);
 }
 
-TEST(ImportHF, KvSharedIsRejected) {
+TEST(ImportHF, KvSharedImports) {
   REQUIRE_MODEL("tinystories-3M-kvshared");
-  ImportedModel m;
-  Status st = importModel(modelsDir() + "/tinystories-3M-kvshared", "", m);
-  ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.message.find("num_kv_shared_layers"), std::string::npos) << st.message;
-  EXPECT_NE(st.message.find("not implemented"), std::string::npos) << st.message;
-  EXPECT_EQ(st.message.find('\n'), std::string::npos);
+  ImportedModel m = load("tinystories-3M-kvshared");
+  ModelSpec s = m.spec;
+  EXPECT_EQ(s.num_kv_shared_layers, 3u);
+  s.num_kv_shared_layers = 0;  // the rest is tinystories-3M's spec
+  expectSpec(s, 192, 512, 8, 6, 3, 512, 256);
+  // Layers 0-4 own K/V projections; the shared layers 5-7 have none.
+  for (int i = 0; i < 8; ++i) {
+    std::string p = "layers." + std::to_string(i) + ".";
+    EXPECT_EQ(m.weights.find(p + "wk") != nullptr, i < 5) << p;
+    EXPECT_EQ(m.weights.find(p + "wv") != nullptr, i < 5) << p;
+    EXPECT_NE(m.weights.find(p + "wq"), nullptr) << p;
+  }
 }
 
 // ---- hostile inputs straight into the importers (motec-level: test/badinput)

@@ -31,6 +31,7 @@ class Config:
     qkv_bias: bool = False
     arch: str = "llama"
     source_format: str = ""
+    num_kv_shared_layers: int = 0   # the last N layers reuse layer L-N-1's K/V
 
     def __post_init__(self):
         if not self.head_dim:
@@ -153,8 +154,9 @@ def load_hf(d):
     mt = cfg.get("model_type", "llama")
     if mt not in ("llama", "qwen2"):
         raise ValueError(f"{d}: model_type {mt} not supported")
-    if cfg.get("num_kv_shared_layers", 0):
-        raise ValueError(f"{d}: num_kv_shared_layers not supported by the reference")
+    kvs = int(cfg.get("num_kv_shared_layers") or 0)
+    if not 0 <= kvs < cfg["num_hidden_layers"]:
+        raise ValueError(f"{d}: num_kv_shared_layers {kvs} out of range")
     nh = cfg["num_attention_heads"]
     c = Config(dim=cfg["hidden_size"], hidden_dim=cfg["intermediate_size"],
                n_layers=cfg["num_hidden_layers"], n_heads=nh,
@@ -166,7 +168,7 @@ def load_hf(d):
                rope_theta=cfg.get("rope_theta", 10000.0), rope_style="half",
                tied=cfg.get("tie_word_embeddings", False),
                qkv_bias=(mt == "qwen2") or cfg.get("attention_bias", False),
-               arch=mt, source_format="hf-safetensors")
+               arch=mt, source_format="hf-safetensors", num_kv_shared_layers=kvs)
     idx = os.path.join(d, "model.safetensors.index.json")
     if os.path.exists(idx):
         with open(idx) as f:
@@ -177,6 +179,9 @@ def load_hf(d):
     for fn in files:
         for name, arr in safetensors.load(os.path.join(d, fn)).items():
             canon = _canonical_hf(name)
+            if canon is None and name.endswith(".quant_f"):  # QAT clipping factors
+                base = _canonical_hf(name[:-len(".quant_f")])
+                canon = base + ".quant_f" if base else None
             if canon is None:
                 continue
             w[canon] = arr

@@ -3,6 +3,12 @@
 Exactly: RMSNorm(x) = x * rsqrt(mean(x^2) + eps) * w; RoPE (interleaved pairs for
 llama2.c checkpoints, rotate-half for HF); GQA causal attention with scale
 1/sqrt(head_dim); SwiGLU MLP w2(silu(w1 x) * w3 x); tied or untied classifier.
+
+KV sharing: layers i >= first_shared have no K/V projections of their own and
+attend (with their own queries) over the cache of layer first_shared - 1.
+first_shared is n_layers - cfg.num_kv_shared_layers (a natively shared
+checkpoint) unless kv_share_boundary overrides it (a model rewritten after
+training, as motec --kv-share does).
 """
 import math
 
@@ -15,9 +21,13 @@ BOS, EOS = 1, 2
 
 
 class Reference:
-    def __init__(self, cfg, weights, skip_ffn_layers=()):
+    def __init__(self, cfg, weights, skip_ffn_layers=(), kv_share_boundary=None):
         self.cfg = cfg
         self.skip_ffn = set(int(i) for i in skip_ffn_layers)
+        self.first_shared = (cfg.n_layers - cfg.num_kv_shared_layers
+                             if kv_share_boundary is None else int(kv_share_boundary))
+        if not 1 <= self.first_shared <= cfg.n_layers:
+            raise ValueError(f"first shared layer {self.first_shared} out of range")
         self.w = {k: torch.from_numpy(np.array(v, dtype=np.float64)) for k, v in weights.items()}
         if "output" not in self.w:
             self.w["output"] = self.w["tok_embeddings"]
@@ -71,10 +81,13 @@ class Reference:
         T = h.shape[0]
         L = f"layers.{i}."
         q = self._rope(self._lin(h, L + "wq", L + "bq"), p0)
-        k = self._rope(self._lin(h, L + "wk", L + "bk"), p0)
-        v = self._lin(h, L + "wv", L + "bv")
-        self.k[i][p0:p0 + T] = k
-        self.v[i][p0:p0 + T] = v
+        if i < self.first_shared:
+            k = self._rope(self._lin(h, L + "wk", L + "bk"), p0)
+            v = self._lin(h, L + "wv", L + "bv")
+            self.k[i][p0:p0 + T] = k
+            self.v[i][p0:p0 + T] = v
+        else:
+            i = self.first_shared - 1   # read (only) the source layer's cache
         n = p0 + T
         K = self.k[i][:n].view(n, c.n_kv_heads, c.head_dim).transpose(0, 1)   # (Hkv,n,hd)
         V = self.v[i][:n].view(n, c.n_kv_heads, c.head_dim).transpose(0, 1)

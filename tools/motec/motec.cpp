@@ -25,13 +25,33 @@ int main(int argc, char **argv) {
                       "Tokenizer (tokenizer.model or tokenizer.bin) for llama2.c "
                       "checkpoints; default: found beside the checkpoint");
   compile->add_option("--target", req.target, "Target: cpu")->capture_default_str();
-  compile->add_option("--weights", req.weights, "Weight format: f32")
+  compile->add_option("--weights", req.weights,
+                      "Linear weights: f32, w8, w4 or w2 (packed, docs/quantization.md)")
       ->capture_default_str();
+  compile->add_option("--group-size", req.groupSize,
+                      "Quantized weights: input weights per scale (32, 64, 128; 0 = whole row)")
+      ->capture_default_str();
+  compile->add_option("--f", req.fMode,
+                      "Quantized weights: clipping f = maxabs (1) or search (min squared error)")
+      ->capture_default_str();
+  compile->add_option("--embed-bits", req.embedBits,
+                      "Embedding table and classifier bits (2, 4, 8; 0 = f32); "
+                      "default 4 when --weights is quantized");
+  compile->add_option("--weights-policy", req.weightsPolicy,
+                      "JSON file of per-tensor widths, e.g. {\"layers.0.wq\": \"w8\"}");
   compile->add_option("--context", req.context,
                       "KV-cache rows (context length); default min(max_seq_len, 2048)");
   compile->add_option("--prefill-tokens", req.prefillTokens,
                       "Tokens per prefill call (capped at the context)")
       ->capture_default_str();
+  compile->add_option("--kv-share", req.kvShare,
+                      "KV sharing A:B (e.g. 5:3): the last B/(A+B) of the layers attend over "
+                      "the last block-1 layer's K/V (changes a model trained without it)");
+  compile->add_option("--kv-share-boundary", req.kvShareBoundary,
+                      "KV sharing: first shared layer N (layers N.. read layer N-1's K/V)");
+  compile->add_flag("--score-graph", req.scoreGraph,
+                    "Also emit a 'score' graph (prefill's T, logits for every row) "
+                    "for perplexity (mote_session_score)");
   compile->add_option("--emit-mlir", req.emitMlir,
                       "Write the mote IR right after import to FILE");
   compile->add_option("--from-mlir", req.fromMlir,
