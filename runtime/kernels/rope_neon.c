@@ -1,10 +1,11 @@
 /* NEON rope_f32: cos/sin once per row (shared by all heads), rotation vectorized. */
 #include "kernels_internal.h"
+#include "rope_tables.h"
 
 #if defined(MOTE_HAVE_NEON)
 #include "neon_util.h"
 
-#define MAX_HD 512 /* larger (or odd) head_dim falls back to the reference */
+#define MAX_HD MOTE_ROPE_MAX_HD
 
 /* Rotate-half (style 1): y0 = x0 c - x1 s, y1 = x1 c + x0 s over i < hd/2. */
 static void rope_half(const float *x, float *y, size_t hd, const float *c,
@@ -42,23 +43,10 @@ void mote_rope_f32_neon(const float *x, float *y, const int32_t *pos, size_t H,
     mote_rope_f32_ref(x, y, pos, H, head_dim, style, theta, t_begin, t_end);
     return;
   }
-  size_t half = head_dim / 2;
   float inv[MAX_HD / 2], a[MAX_HD], b[MAX_HD];
-  for (size_t i = 0; i < half; ++i) inv[i] = mote_rope_inv_freq(theta, i, head_dim);
+  mote_rope_inv_table(inv, theta, head_dim);
   for (size_t t = t_begin; t < t_end; ++t) {
-    float p = (float)pos[t];
-    for (size_t i = 0; i < half; ++i) {
-      float angle = p * inv[i]; /* same f32 angle as the reference */
-      float c = cosf(angle), s = sinf(angle);
-      if (style == 0) {
-        a[2 * i] = a[2 * i + 1] = c;
-        b[2 * i] = -s;
-        b[2 * i + 1] = s;
-      } else {
-        a[i] = c;
-        b[i] = s;
-      }
-    }
+    mote_rope_row_table(a, b, inv, (float)pos[t], head_dim, style);
     for (size_t h = 0; h < H; ++h) {
       size_t off = (t * H + h) * head_dim;
       if (style == 0) rope_pairs(x + off, y + off, head_dim, a, b);
