@@ -30,6 +30,7 @@ StringRef kernelFamily(Operation *op) {
       .Case<SwiGLUOp>([](auto) { return "swiglu"; })
       .Case<AddOp>([](auto) { return "add"; })
       .Case<LogitsOp>([](auto) { return "logits"; })
+      .Case<LastRowOp>([](auto) { return "last_row"; })
       .Default([](Operation *) { return StringRef(); });
 }
 
@@ -84,7 +85,12 @@ LogicalResult lowerOp(Operation *op) {
   std::string kernel = family.str();
   if (bits)
     kernel += "_q" + std::to_string(bits);
-  op->setAttr(kKernelAttr, StringAttr::get(op->getContext(), kernel + "_f32"));
+  // last_row copies a row of f32 activations or of i32 positions.
+  std::string suffix = "_f32";
+  if (auto lr = dyn_cast<LastRowOp>(op);
+      lr && cast<RankedTensorType>(lr.getX().getType()).getElementType().isInteger(32))
+    suffix = "_i32";
+  op->setAttr(kKernelAttr, StringAttr::get(op->getContext(), kernel + suffix));
   return success();
 }
 

@@ -128,6 +128,21 @@ def MoteKVSharePass : Pass<"mote-kv-share", "mlir::ModuleOp"> {
   ];
 }
 
+def MotePruneSharedPrefillPass
+    : Pass<"mote-prune-shared-prefill", "mlir::ModuleOp"> {
+  let summary = "Run KV-shared (block-2) layers of prefill on the last row only";
+  let description = [{
+    In a graph with `mote.max_tokens` > 1 whose `mote.logits` has
+    `all_rows = false`, the layers that read an earlier layer's KV cache
+    (block 2 of mote-kv-share, or a natively KV-shared model) write no KV,
+    so their rows other than the last active one feed nothing. Inserts
+    `mote.last_row` on the residual stream entering the first shared layer
+    and on the positions; every op from there to the logits gets leading
+    dim 1. Decode (T = 1), the score graph (`all_rows = true`) and graphs
+    without shared layers are left alone.
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Targets
 //===----------------------------------------------------------------------===//

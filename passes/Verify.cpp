@@ -4,6 +4,7 @@
 #include "dialects/Mote/IR/MoteOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "passes/MotePasses.h"
+#include "llvm/ADT/DenseSet.h"
 
 namespace mote {
 #define GEN_PASS_DEF_MOTEVERIFYPASS
@@ -47,19 +48,40 @@ static LogicalResult verifySignature(func::FuncOp func, int64_t tokens) {
   return success();
 }
 
-// Every activation has T rows; logits without all_rows have one.
-static LogicalResult verifyRows(Operation *op, int64_t tokens) {
-  if (isa<WeightOp, KVAppendOp>(op) || !isa<MoteDialect>(op->getDialect()))
+// Every activation has T rows; logits without all_rows have one, and so do
+// mote.last_row and every value computed from one (`oneRow`, filled in
+// program order). A kv_append must not take such a value: it would write one
+// row of the T the call appends.
+static LogicalResult verifyRows(Operation *op, int64_t tokens,
+                                llvm::DenseSet<Value> &oneRow) {
+  if (isa<WeightOp>(op) || !isa<MoteDialect>(op->getDialect()))
     return success();
-  int64_t expected = tokens;
+  bool derived = isa<LastRowOp>(op);
+  for (Value v : op->getOperands())
+    if (oneRow.contains(v)) {
+      if (isa<KVAppendOp, LastRowOp>(op))
+        return op->emitOpError()
+               << "operand derived from mote.last_row (one row) where "
+               << tokens << " rows (mote.max_tokens of the graph) are needed";
+      derived = true;
+    }
+  if (isa<KVAppendOp>(op))
+    return success();
+  int64_t expected = derived ? 1 : tokens;
   if (auto logits = dyn_cast<LogitsOp>(op); logits && !logits.getAllRows())
     expected = 1;
+  if (derived)
+    for (Value result : op->getResults())
+      oneRow.insert(result);
   for (Value result : op->getResults()) {
     auto type = cast<RankedTensorType>(result.getType());
     if (type.getDimSize(0) != expected)
       return op->emitOpError()
              << "result must have " << expected
-             << " rows (mote.max_tokens of the graph), got " << type;
+             << " rows ("
+             << (derived ? "derived from mote.last_row"
+                         : "mote.max_tokens of the graph")
+             << "), got " << type;
   }
   return success();
 }
@@ -87,8 +109,9 @@ static LogicalResult verifyGraph(func::FuncOp func,
   if (failed(tokens) || failed(context) ||
       failed(verifySignature(func, *tokens)))
     return failure();
+  llvm::DenseSet<Value> oneRow;
   WalkResult walk = func.walk([&](Operation *op) {
-    if (failed(verifyRows(op, *tokens)))
+    if (failed(verifyRows(op, *tokens, oneRow)))
       return WalkResult::interrupt();
     if (auto append = dyn_cast<KVAppendOp>(op))
       if (failed(verifyCache(append, *context, symbols)))

@@ -230,7 +230,7 @@ const llvm::StringMap<pb::OpKind> &opKinds() {
       {"mote.linear", pb::LINEAR},       {"mote.rope", pb::ROPE},
       {"mote.kv_append", pb::KV_APPEND}, {"mote.attention", pb::ATTENTION},
       {"mote.swiglu", pb::SWIGLU},       {"mote.add", pb::ADD},
-      {"mote.logits", pb::LOGITS}};
+      {"mote.logits", pb::LOGITS},       {"mote.last_row", pb::LAST_ROW}};
   return kinds;
 }
 

@@ -119,12 +119,14 @@ static void set_qweight(job_t *j, const mote_tensor_t *t) {
 /* The schedule                                                             */
 /* ------------------------------------------------------------------------ */
 
+static uint32_t step_rows(const mote_graph_t *g, const mote_step_t *st, uint32_t n);
+
 static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_t *st,
-                      uint32_t n) {
+                      uint32_t n, uint32_t pos0) {
   job_t j;
   memset(&j, 0, sizeof j);
   j.k = s->k;
-  j.pos = s->pos_buf;
+  j.pos = s->pos_buf + pos0; /* a 1-row step sees the last position only */
   float *out = fptr(s, g, st->results[0]);
   switch (st->op) {
     /* ---- EMBEDDING: out (n, D) = table rows of the token ids ---------- */
@@ -205,7 +207,7 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       j.scale = st->f[0];
       j.scratch = s->scratch;
       j.ctx = s->context;
-      par(s, j.H, 1, (uint64_t)n * j.H * j.hd * (s->pos_buf[n - 1] + 1u) * 2,
+      par(s, j.H, 1, (uint64_t)n * j.H * j.hd * (j.pos[n - 1] + 1u) * 2,
           run_attention, &j);
       return;
     /* ---- SWIGLU / ADD: elementwise over n * F -------------------------- */
@@ -237,9 +239,31 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       par(s, j.N, 16, (uint64_t)rows * j.N * D, run_linear, &j);
       return;
     }
+    /* ---- LAST_ROW: out row 0 = row n-1 of x (or the last position) --- */
+    case MOTE_OP_LAST_ROW: {
+      const mote_value_t *x = opv(g, st, 0);
+      if (x->dtype == MOTE_DT_I32) {
+        memcpy(out, &s->pos_buf[n - 1], sizeof(int32_t));
+        return;
+      }
+      size_t D = x->shape[1];
+      memcpy(out, fptr(s, g, st->operands[0]) + (size_t)(n - 1) * D, D * sizeof(float));
+      return;
+    }
     default:
       return; /* unreachable: validation rejects unknown ops */
   }
+}
+
+/* Rows step st runs on when the call has n: a step whose activation operand
+ * 0 has one row (downstream of a LAST_ROW, proved by validation) runs on
+ * that row, at the last position; EMBEDDING, KV_APPEND and LAST_ROW take n. */
+static uint32_t step_rows(const mote_graph_t *g, const mote_step_t *st, uint32_t n) {
+  if (st->op == MOTE_OP_EMBEDDING || st->op == MOTE_OP_KV_APPEND ||
+      st->op == MOTE_OP_LAST_ROW)
+    return n;
+  uint64_t r = g->values[st->operands[0]].shape[0];
+  return r < n ? (uint32_t)r : n;
 }
 
 mote_status_t mote_exec_graph(mote_session_t *s, const mote_graph_t *g,
@@ -262,7 +286,10 @@ mote_status_t mote_exec_graph(mote_session_t *s, const mote_graph_t *g,
    * executor itself uses tok_buf/pos_buf, which no step can overwrite. */
   memcpy(s->arena + g->values[g->input_tokens].offset, s->tok_buf, n * sizeof(int32_t));
   memcpy(s->arena + g->values[g->input_positions].offset, s->pos_buf, n * sizeof(int32_t));
-  for (uint32_t k = 0; k < g->n_steps; ++k) exec_step(s, g, &g->steps[k], n);
+  for (uint32_t k = 0; k < g->n_steps; ++k) {
+    uint32_t rows = step_rows(g, &g->steps[k], n);
+    exec_step(s, g, &g->steps[k], rows, n - rows);
+  }
   const mote_value_t *lv = &g->values[g->output_logits];
   size_t row = lv->shape[0] == 1 ? 0 : (size_t)(n - 1);
   *out_logits = (const float *)(s->arena + lv->offset) + row * lv->shape[1];

@@ -68,3 +68,38 @@ func.func @g(%tok: tensor<4xi32>, %pos: tensor<4xi32>) -> tensor<1x32xf32>
   %l = mote.logits %x, %t {all_rows = false} : tensor<4x16xf32>, tensor<32x16xf32> -> tensor<1x32xf32>
   return %l : tensor<1x32xf32>
 }
+
+// -----
+
+mote.param @emb : tensor<32x16xf32>
+mote.kv_cache @kv : tensor<64x16xf32>
+
+// Tests that a kv_append cannot take a value derived from mote.last_row: it
+// would write one row of the T rows the call appends.
+func.func @g(%tok: tensor<4xi32>, %pos: tensor<4xi32>) -> tensor<1x32xf32>
+    attributes {mote.graph_kind = "prefill", mote.max_tokens = 4 : i64, mote.context = 64 : i64} {
+  %t = mote.weight @emb : tensor<32x16xf32>
+  %x = mote.embedding %t[%tok] : tensor<32x16xf32>, tensor<4xi32> -> tensor<4x16xf32>
+  %x1 = mote.last_row %x : tensor<4x16xf32> -> tensor<1x16xf32>
+  %p1 = mote.last_row %pos : tensor<4xi32> -> tensor<1xi32>
+  // expected-error@+1 {{operand derived from mote.last_row (one row) where 4 rows (mote.max_tokens of the graph) are needed}}
+  %c = mote.kv_append @kv[%p1] = %x1 : tensor<1x16xf32>, tensor<1xi32> -> tensor<64x16xf32>
+  %l = mote.logits %x1, %t {all_rows = false} : tensor<1x16xf32>, tensor<32x16xf32> -> tensor<1x32xf32>
+  return %l : tensor<1x32xf32>
+}
+
+// -----
+
+mote.param @emb : tensor<32x16xf32>
+
+// Tests that mote.last_row takes a T-row value, not one already pruned.
+func.func @g(%tok: tensor<4xi32>, %pos: tensor<4xi32>) -> tensor<1x32xf32>
+    attributes {mote.graph_kind = "prefill", mote.max_tokens = 4 : i64, mote.context = 64 : i64} {
+  %t = mote.weight @emb : tensor<32x16xf32>
+  %x = mote.embedding %t[%tok] : tensor<32x16xf32>, tensor<4xi32> -> tensor<4x16xf32>
+  %x1 = mote.last_row %x : tensor<4x16xf32> -> tensor<1x16xf32>
+  // expected-error@+1 {{operand derived from mote.last_row (one row) where 4 rows}}
+  %x2 = mote.last_row %x1 : tensor<1x16xf32> -> tensor<1x16xf32>
+  %l = mote.logits %x2, %t {all_rows = false} : tensor<1x16xf32>, tensor<32x16xf32> -> tensor<1x32xf32>
+  return %l : tensor<1x32xf32>
+}

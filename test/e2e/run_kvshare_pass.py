@@ -50,6 +50,9 @@ def main():
     if f"layers {first}..{L - 1} attend over layer {first - 1}'s K/V" not in err:
         E.fail(f"report does not name the boundary {first}:\n{err}")
 
+    import run_kvshared
+    run_kvshared.check_last_row(out)  # block 2 of prefill on the last row
+
     def tensors(path):
         txt = E.run([E.tool("motec"), "inspect", path]).stdout.decode()
         return int(re.search(r"tensors: (\d+), kv caches: (\d+)", txt).group(1)), \

@@ -8,6 +8,8 @@ layer 4's K/V) compiles with sharing on and no approximation.
 - the IR has K/V projections, kv_appends and caches for layers 0-4 only, and
   every shared layer's attention reads layer 4's kv_append results;
 - the compile report's KV bytes per token are those of the 5 owning layers;
+- the prefill graph runs the shared layers on the last row (two last_row
+  steps, mote-prune-shared-prefill), decode is unchanged;
 - then run_model.py's checks: logits at every position (decode graph),
   chunked prefill, 128 greedy tokens (1 and 2 threads) equal the reference.
 """
@@ -85,12 +87,30 @@ def check_ir_and_report(src, work):
     return kvb
 
 
+def check_last_row(path):
+    """mote-prune-shared-prefill ran: the prefill graph has the decode graph's
+    steps plus two mote.last_row steps (residual stream and positions) whose
+    kernels are last_row_f32 / last_row_i32; decode has none."""
+    txt = E.run([E.tool("motec"), "inspect", path]).stdout.decode()
+    steps = {m.group(1): int(m.group(2))
+             for m in re.finditer(r"graph (\w+) \(.*, (\d+) steps,", txt)}
+    if steps.get("prefill") != steps.get("decode", -10) + 2:
+        E.fail(f"{path}: prefill has {steps.get('prefill')} steps, want decode's "
+               f"{steps.get('decode')} + 2 last_row steps:\n{txt}")
+    with open(path, "rb") as f:
+        data = f.read()
+    for k in (b"last_row_f32", b"last_row_i32"):
+        if data.count(k) != 1:
+            E.fail(f"{path}: want one {k.decode()} step, found {data.count(k)}")
+
+
 def main():
     E.need_torch()
     work = E.work_dir(NAME)
     src = E.model_path(NAME, work)
     ppl = check_reference(src)
     kvb = check_ir_and_report(src, work)
+    check_last_row(os.path.join(work, "kvs-ir.mote"))
     print(f"{NAME}: reference perplexity {ppl:.2f} (PROVENANCE {PROVENANCE_PPL}); "
           f"kv bytes/token {kvb}")
     sys.argv = [sys.argv[0], NAME]

@@ -268,3 +268,21 @@ LogicalResult LogitsOp::verify() {
                          << getResult().getType();
   return success();
 }
+
+LogicalResult LastRowOp::verify() {
+  RankedTensorType x = tensorOf(getX()), r = tensorOf(getResult());
+  Type elt = x.getElementType();
+  bool act = x.getRank() == 2 && elt.isF32();
+  bool pos = x.getRank() == 1 && elt.isSignlessInteger(32);
+  if (!act && !pos)
+    return emitOpError() << "x must be a rank-2 f32 activation or rank-1 i32 "
+                            "positions, got "
+                         << getX().getType();
+  SmallVector<int64_t> shape(x.getShape());
+  shape[0] = 1;
+  if (r.getShape() != ArrayRef<int64_t>(shape) || r.getElementType() != elt)
+    return emitOpError() << "result must be x's type with one row ("
+                         << RankedTensorType::get(shape, elt) << "), got "
+                         << getResult().getType();
+  return success();
+}

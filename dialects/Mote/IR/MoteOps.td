@@ -233,4 +233,23 @@ def Mote_LogitsOp : Mote_Op<"logits", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Mote_LastRowOp : Mote_Op<"last_row", [Pure]> {
+  let summary = "the last active row of a (T, D) activation or (T) positions";
+  let description = [{
+    Selects row `n-1` of the `n <= T` rows a call runs (docs/decisions.md
+    section 1: the CPU runtime runs `n` active rows of a `T`-row graph). `x` is
+    a rank-2 f32 activation (T, D) -> (1, D), or rank-1 i32 positions
+    (T) -> (1). Ops that consume the result run on one row.
+
+    ```mlir
+    %x1 = mote.last_row %x : tensor<8x64xf32> -> tensor<1x64xf32>
+    %p1 = mote.last_row %pos : tensor<8xi32> -> tensor<1xi32>
+    ```
+  }];
+  let arguments = (ins Mote_Tensor:$x);
+  let results = (outs Mote_Tensor:$result);
+  let assemblyFormat = "$x attr-dict `:` type($x) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 #endif // MOTE_OPS_TD

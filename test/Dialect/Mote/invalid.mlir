@@ -389,3 +389,30 @@ func.func @f(%tok: tensor<4xi32>, %p2: tensor<2xi32>, %m: tensor<4x16xf32>, %m2:
   %y = mote.add %m, %m {mote.ofset = 0 : i64} : tensor<4x16xf32>
   return
 }
+
+// -----
+
+// Tests that mote.last_row keeps one row.
+func.func @f(%m: tensor<4x16xf32>) {
+  // expected-error@+1 {{result must be x's type with one row ('tensor<1x16xf32>')}}
+  %y = mote.last_row %m : tensor<4x16xf32> -> tensor<2x16xf32>
+  return
+}
+
+// -----
+
+// Tests that mote.last_row keeps the columns and element type.
+func.func @f(%m: tensor<4x16xf32>) {
+  // expected-error@+1 {{result must be x's type with one row}}
+  %y = mote.last_row %m : tensor<4x16xf32> -> tensor<1x8xf32>
+  return
+}
+
+// -----
+
+// Tests that mote.last_row takes f32 activations or i32 positions only.
+func.func @f(%m: tensor<4xf32>) {
+  // expected-error@+1 {{x must be a rank-2 f32 activation or rank-1 i32 positions}}
+  %y = mote.last_row %m : tensor<4xf32> -> tensor<1xf32>
+  return
+}

@@ -61,3 +61,13 @@ func.func @all_ops(%tok: tensor<4xi32>, %pos: tensor<4xi32>) -> tensor<1x32xf32>
   // CHECK: return %[[L]] : tensor<1x32xf32>
   return %l : tensor<1x32xf32>
 }
+
+// Tests mote.last_row on an activation and on positions (round trip).
+// CHECK-LABEL: func.func @last_row
+func.func @last_row(%x: tensor<4x16xf32>, %pos: tensor<4xi32>) -> (tensor<1x16xf32>, tensor<1xi32>) {
+  // CHECK: mote.last_row %{{.*}} : tensor<4x16xf32> -> tensor<1x16xf32>
+  %x1 = mote.last_row %x : tensor<4x16xf32> -> tensor<1x16xf32>
+  // CHECK: mote.last_row %{{.*}} : tensor<4xi32> -> tensor<1xi32>
+  %p1 = mote.last_row %pos : tensor<4xi32> -> tensor<1xi32>
+  return %x1, %p1 : tensor<1x16xf32>, tensor<1xi32>
+}
