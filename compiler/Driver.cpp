@@ -81,6 +81,8 @@ Status checkRequest(const CompileRequest &r) {
                          ": must be 32, 64, 128 or 0 (whole row)");
   if (r.fMode != "maxabs" && r.fMode != "search")
     return Status::Error("--f " + r.fMode + ": must be maxabs or search");
+  if (r.scaleDtype != "auto" && r.scaleDtype != "f16" && r.scaleDtype != "f32")
+    return Status::Error("--scale-dtype " + r.scaleDtype + ": must be auto, f16 or f32");
   if (r.embedBits != -1 && r.embedBits != 0 && r.embedBits != 2 && r.embedBits != 4 &&
       r.embedBits != 8)
     return Status::Error("--embed-bits " + std::to_string(r.embedBits) +
@@ -187,6 +189,14 @@ uint64_t kvBytesPerToken(mlir::ModuleOp m) {
     if (auto t = mlir::dyn_cast<mlir::RankedTensorType>(c.getType()))
       n += uint64_t(t.getDimSize(1)) * t.getElementTypeBitWidth() / 8;
   return n;
+}
+
+// Whether the model spec says some layers read an earlier layer's KV cache.
+bool hasSharedLayers(mlir::ModuleOp module) {
+  auto spec = module->getAttrOfType<mlir::DictionaryAttr>(kModelAttr);
+  auto n = spec ? spec.getAs<mlir::IntegerAttr>("num_kv_shared_layers")
+                : mlir::IntegerAttr();
+  return n && n.getInt() > 0;
 }
 
 // --kv-share / --kv-share-boundary: runs mote-kv-share before anything else
@@ -315,6 +325,10 @@ Status compile(const CompileRequest &req, BundleReport &report) {
     qo.policyFile = req.weightsPolicy;
     pm.addPass(createMoteQuantizePass(qo));
   }
+  // KV-shared layers (native or --kv-share) write no KV: in prefill they
+  // only need the last row (docs/passes/mote-prune-shared-prefill.md).
+  if (hasSharedLayers(*module))
+    pm.addPass(createMotePruneSharedPrefillPass());
   buildCpuPipeline(pm);
   if (mlir::failed(pm.run(*module)))
     return Status::Error(diag.take("the CPU pipeline failed"));
@@ -325,6 +339,7 @@ Status compile(const CompileRequest &req, BundleReport &report) {
   bopts.context = resolvedContext(model.spec, gopts);
   bopts.prefillTokens = std::min(req.prefillTokens, bopts.context);
   bopts.targets = req.target;
+  bopts.scaleDtype = req.scaleDtype;
   st = writeBundle(*module, model, bopts, req.output, report,
                    makeProgress(req.quiet));
   // I/O errors name the output already; the rest are about the IR.

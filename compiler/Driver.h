@@ -18,6 +18,7 @@ struct CompileRequest {
   std::string fMode = "maxabs";     // quantized: maxabs | search
   int64_t embedBits = -1;           // table + classifier; -1: 4 when quantized, else f32
   std::string weightsPolicy;        // JSON per-param widths (mote-quantize policy-file)
+  std::string scaleDtype = "auto";  // quantized scales: auto (f16 for 2/4-bit) | f16 | f32
   uint32_t context = 0;       // 0 = min(max_seq_len, 2048)
   uint32_t prefillTokens = 64;
   bool scoreGraph = false;    // also emit the all-rows-logits @score graph

@@ -210,7 +210,8 @@ struct QuantChoice {
 };
 
 std::vector<QuantChoice> quantChoices(mlir::ModuleOp module,
-                                      const std::vector<std::string> &refd) {
+                                      const std::vector<std::string> &refd,
+                                      const std::string &scaleDtype) {
   llvm::StringMap<mlir::DictionaryAttr> attrs;
   for (ParamOp p : module.getOps<ParamOp>())
     if (auto q = p->getAttrOfType<mlir::DictionaryAttr>(kQuantAttr))
@@ -230,6 +231,8 @@ std::vector<QuantChoice> quantChoices(mlir::ModuleOp module,
     out[i].spec.bits = out[i].bits;
     out[i].spec.groupSize = uint64_t(group.getInt());
     quant::parseFMode(f.getValue().str(), out[i].spec.f);
+    out[i].spec.f16Scales =
+        scaleDtype == "f16" || (scaleDtype != "f32" && out[i].bits != 8);
   }
   return out;
 }
@@ -252,9 +255,10 @@ bool layoutQuantized(pb::Tensor &t, const std::vector<uint64_t> &shape,
   pq->set_bits(q.bits);
   pq->set_group_size(uint32_t(q.spec.groupSize == 0 ? K : q.spec.groupSize));
   pq->set_grid(q.bits == 8 ? "symmetric" : "balanced");
-  pq->set_scale_dtype(pb::F32);
+  pq->set_scale_dtype(q.spec.f16Scales ? pb::F16 : pb::F32);
   pq->set_scale_offset(alignUp(off + t.size(), kTensorAlign));
-  pq->set_scale_size(quant::scaleBytes(N, K, q.spec.groupSize));
+  pq->set_scale_size(
+      quant::scaleBytes(N, K, q.spec.groupSize, q.spec.f16Scales ? 2 : 4));
   pq->set_layout("rowmajor-lsb");
   off = pq->scale_offset() + pq->scale_size();
   return true;
@@ -332,6 +336,13 @@ Status writeTensorQuant(TempFile &file, const ImportedModel &model,
   }
   if (!(st = file.pwriteAll(codes.data(), codes.size(), woff + t.offset())).ok())
     return st;
+  if (q.spec.f16Scales) { // exact: the scales are already f16 values
+    std::vector<uint16_t> half(scales.size());
+    for (size_t j = 0; j < scales.size(); ++j)
+      half[j] = quant::f32ToF16(scales[j]);
+    return file.pwriteAll(half.data(), half.size() * 2,
+                          woff + t.quant().scale_offset());
+  }
   return file.pwriteAll(scales.data(), scales.size() * 4,
                         woff + t.quant().scale_offset());
 }
@@ -480,7 +491,7 @@ Status writeBundle(mlir::ModuleOp module, const ImportedModel &model,
   if (!st.ok())
     return st;
   uint64_t wsize = 0;
-  const std::vector<QuantChoice> quant = quantChoices(module, refd);
+  const std::vector<QuantChoice> quant = quantChoices(module, refd, options.scaleDtype);
   st = layoutTensors(m, refd, model, quant, wsize);
   if (!st.ok())
     return st;

@@ -26,6 +26,9 @@ struct BundleOptions {
   uint32_t context = 0;
   uint32_t prefillTokens = 0;
   std::string targets = "cpu";
+  // Quantized tensors' scale dtype: "auto" (f16 for 2/4-bit, f32 for 8-bit),
+  // "f16" or "f32" (docs/quantization.md).
+  std::string scaleDtype = "auto";
 };
 
 // Figures for the compile report.

@@ -33,9 +33,55 @@ uint64_t codeBytes(uint64_t N, uint64_t K, unsigned bits) {
   return N * rowBytes(K, bits);
 }
 
-uint64_t scaleBytes(uint64_t N, uint64_t K, uint64_t groupSize) {
-  return N * groupsPerRow(K, groupSize) * 4;
+uint64_t scaleBytes(uint64_t N, uint64_t K, uint64_t groupSize,
+                    unsigned scaleElemBytes) {
+  return N * groupsPerRow(K, groupSize) * scaleElemBytes;
 }
+
+uint16_t f32ToF16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  const uint16_t sign = uint16_t((u >> 16) & 0x8000u);
+  const uint32_t a = u & 0x7fffffffu;
+  if (a >= 0x7f800000u) // inf, NaN
+    return uint16_t(sign | (a > 0x7f800000u ? 0x7e00u : 0x7c00u));
+  if (a >= 0x477ff000u) // >= 65520 rounds to inf
+    return uint16_t(sign | 0x7c00u);
+  if (a < 0x38800000u) { // below 2^-14: subnormal half (units of 2^-24)
+    float v;
+    std::memcpy(&v, &a, 4);
+    double t = double(v) * 16777216.0; // exact, < 1024
+    const double magic = 6755399441055744.0;
+    double r = (t + magic) - magic; // round half to even
+    return uint16_t(sign | uint16_t(r));
+  }
+  const uint32_t mant = a & 0x7fffffu;
+  uint32_t h = ((((a >> 23) - 127u + 15u) << 10) | (mant >> 13));
+  const uint32_t rem = mant & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u)))
+    ++h; // a carry into the exponent is still right
+  return uint16_t(sign | h);
+}
+
+float f16ToF32(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  const uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+  uint32_t u;
+  if (e == 0) {
+    float v = float(m) * (1.0f / 16777216.0f); // exact
+    std::memcpy(&u, &v, 4);
+    u |= sign;
+  } else if (e == 31) {
+    u = sign | 0x7f800000u | (m << 13);
+  } else {
+    u = sign | ((e - 15u + 127u) << 23) | (m << 13);
+  }
+  float out;
+  std::memcpy(&out, &u, 4);
+  return out;
+}
+
+float roundF16(float x) { return f16ToF32(f32ToF16(x)); }
 
 // rint (round half to even, the default rounding mode) without a libm call:
 // adding and subtracting 1.5*2^52 rounds any |x| < 2^51 to an integer. x is
@@ -68,11 +114,12 @@ double decode(uint8_t c, float s, unsigned bits) {
   return double(s) * (double(c) - mid);
 }
 
-float scaleFor(const float *w, uint64_t n, double f, unsigned bits) {
+float scaleFor(const float *w, uint64_t n, double f, unsigned bits, bool f16) {
   double m = 0.0;
   for (uint64_t i = 0; i < n; ++i)
     m = std::max(m, std::fabs(double(w[i])));
-  return static_cast<float>(f * m / qmax(bits));
+  float s = static_cast<float>(f * m / qmax(bits));
+  return f16 ? roundF16(s) : s;
 }
 
 double groupError(const float *w, uint64_t n, float s, unsigned bits) {
@@ -84,12 +131,12 @@ double groupError(const float *w, uint64_t n, float s, unsigned bits) {
   return err;
 }
 
-double searchF(const float *w, uint64_t n, unsigned bits) {
+double searchF(const float *w, uint64_t n, unsigned bits, bool f16) {
   double bestF = 1.0, bestErr = 0.0;
   bool first = true;
   for (int i = 50; i <= 100; ++i) {
     double f = i / 100.0;
-    double err = groupError(w, n, scaleFor(w, n, f, bits), bits);
+    double err = groupError(w, n, scaleFor(w, n, f, bits, f16), bits);
     if (first || err <= bestErr) {
       bestErr = err;
       bestF = f;
@@ -109,9 +156,9 @@ void quantizeRow(const float *w, uint64_t K, const QuantSpec &spec,
   for (uint64_t g = 0; g < ng; ++g) {
     const uint64_t k0 = g * G, n = std::min(G, K - k0);
     double f = fixedF ? double(fixedF[g])
-               : spec.f == FMode::Search ? searchF(w + k0, n, bits)
+               : spec.f == FMode::Search ? searchF(w + k0, n, bits, spec.f16Scales)
                                          : 1.0;
-    float s = scaleFor(w + k0, n, f, bits);
+    float s = scaleFor(w + k0, n, f, bits, spec.f16Scales);
     scales[g] = s;
     for (uint64_t k = k0; k < k0 + n; ++k) {
       uint8_t c = encode(w[k], s, bits);

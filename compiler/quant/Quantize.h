@@ -18,7 +18,14 @@ struct QuantSpec {
   unsigned bits = 4;       // 2, 4 or 8
   uint64_t groupSize = 0;  // input weights per scale; 0 = whole row
   FMode f = FMode::MaxAbs;
+  bool f16Scales = false;  // scales stored as IEEE half (rounded before coding)
 };
+
+// IEEE half conversions: round to nearest even (overflow -> inf), and exact
+// widening. roundF16(x) = f16ToF32(f32ToF16(x)).
+uint16_t f32ToF16(float x);
+float f16ToF32(uint16_t h);
+float roundF16(float x);
 
 // Largest level magnitude: 1.5 (2-bit), 7.5 (4-bit), 127 (8-bit).
 double qmax(unsigned bits);
@@ -29,7 +36,8 @@ uint64_t groupLen(uint64_t K, uint64_t groupSize);
 uint64_t groupsPerRow(uint64_t K, uint64_t groupSize);
 // Bytes of codes and of scales for an (N, K) matrix.
 uint64_t codeBytes(uint64_t N, uint64_t K, unsigned bits);
-uint64_t scaleBytes(uint64_t N, uint64_t K, uint64_t groupSize);
+uint64_t scaleBytes(uint64_t N, uint64_t K, uint64_t groupSize,
+                    unsigned scaleElemBytes = 4);
 
 // Code of w for scale s (s > 0): 2-bit c = clamp(rint(w/s + 0.5), -1, 2) + 1,
 // 4-bit c = clamp(rint(w/s + 0.5), -7, 8) + 7, 8-bit clamp(rint(w/s), -127,
@@ -39,13 +47,15 @@ uint8_t encode(float w, float s, unsigned bits);
 // Value of code c for scale s, in double: s*(c-1.5), s*(c-7.5), s*int8(c).
 double decode(uint8_t c, float s, unsigned bits);
 
-// Scale of one group for clipping factor f: float(f * max|w| / qmax).
-float scaleFor(const float *w, uint64_t n, double f, unsigned bits);
+// Scale of one group for clipping factor f: float(f * max|w| / qmax), then
+// rounded to f16 when f16 is set (the codes are computed against it).
+float scaleFor(const float *w, uint64_t n, double f, unsigned bits,
+               bool f16 = false);
 // Squared error sum_k (w - decode(encode(w, s), s))^2, summed in order.
 double groupError(const float *w, uint64_t n, float s, unsigned bits);
 // The searched f: 0.50, 0.51, ..., 1.00 minimising groupError; ties go to
 // the larger f.
-double searchF(const float *w, uint64_t n, unsigned bits);
+double searchF(const float *w, uint64_t n, unsigned bits, bool f16 = false);
 
 // Quantizes one row w[K] into codes[rowBytes(K, bits)] and
 // scales[groupsPerRow(K, G)]. fixedF (nullable, one per group) overrides the

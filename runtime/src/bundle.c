@@ -573,6 +573,8 @@ void mote_bundle_free(mote_bundle_t *b) {
   }
   mote_free(a, b->graphs);
   mote_free(a, b->kv);
+  for (uint32_t k = 0; b->tensors && k < b->n_tensors; ++k)
+    mote_free(a, b->tensors[k].quant.scales_owned); /* f16 scales widened */
   mote_free(a, b->tensors);
   mote_free(a, b->sections);
   mote_free(a, (void *)b->tok.piece_ptrs);

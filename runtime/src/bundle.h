@@ -24,7 +24,7 @@ enum { MOTE_VK_ARENA = 1, MOTE_VK_WEIGHT = 2, MOTE_VK_KV = 3 };
 enum { MOTE_OP_EMBEDDING = 1, MOTE_OP_RMS_NORM = 2, MOTE_OP_LINEAR = 3,
        MOTE_OP_ROPE = 4, MOTE_OP_KV_APPEND = 5, MOTE_OP_ATTENTION = 6,
        MOTE_OP_SWIGLU = 7, MOTE_OP_ADD = 8, MOTE_OP_LOGITS = 9,
-       MOTE_OP_COUNT_ = 10 };
+       MOTE_OP_LAST_ROW = 10, MOTE_OP_COUNT_ = 11 };
 
 /* A string borrowed from the manifest bytes (not NUL-terminated). */
 typedef struct mote_str { const char *p; uint32_t n; } mote_str_t;
@@ -43,6 +43,7 @@ typedef struct mote_quant {
   /* set by validation: */
   uint64_t row_bytes;                /* ceil(K/32)*32*bits/8 */
   const float *scales;               /* (N, ceil(K/G)) f32 */
+  float *scales_owned;               /* f16 scales widened at load (freed with b) */
 } mote_quant_t;
 
 typedef struct mote_tensor {

@@ -55,6 +55,23 @@ static uint32_t q_bits(uint32_t dtype) {
 
 #define QFAIL(code, ...) return mote_set_error(code, __VA_ARGS__)
 
+/* IEEE half -> f32, exact (portable: no F16C needed at load time). */
+static float mote_f16_to_f32(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, u;
+  float v;
+  if (e == 0) {
+    v = (float)m * (1.0f / 16777216.0f); /* zero or subnormal: m * 2^-24 */
+    memcpy(&u, &v, 4);
+    u |= sign;
+  } else if (e == 31) {
+    u = sign | 0x7f800000u | (m << 13);
+  } else {
+    u = sign | ((e - 15u + 127u) << 23) | (m << 13);
+  }
+  memcpy(&v, &u, 4);
+  return v;
+}
+
 /* A Q2/Q4/Q8 tensor (issue 4): shape (N, K); codes row-major, row_bytes =
  * ceil(K/32)*32*bits/8; f32 scales (N, ceil(K/G)) 64-byte aligned in the
  * same section. Sets quant.row_bytes, quant.scales and data. */
@@ -84,19 +101,20 @@ static mote_status_t check_quant_tensor(mote_bundle_t *b, uint32_t k) {
     QFAIL(MOTE_ERR_UNSUPPORTED, "%s: tensors[%u] (%.*s).quant.layout: \"%.*s\" (this "
           "runtime reads \"rowmajor-lsb\")", b->label, k, nm, np, (int)q->layout.n,
           q->layout.p ? q->layout.p : "");
-  if (q->scale_dtype != MOTE_DT_F32)
-    QFAIL(MOTE_ERR_UNSUPPORTED, "%s: tensors[%u] (%.*s).quant.scale_dtype: %u (need f32 = 1)",
-          b->label, k, nm, np, q->scale_dtype);
+  if (q->scale_dtype != MOTE_DT_F32 && q->scale_dtype != MOTE_DT_F16)
+    QFAIL(MOTE_ERR_UNSUPPORTED, "%s: tensors[%u] (%.*s).quant.scale_dtype: %u (need f32 = 1 "
+          "or f16 = 2)", b->label, k, nm, np, q->scale_dtype);
+  const uint64_t se = q->scale_dtype == MOTE_DT_F16 ? 2 : 4; /* bytes per scale */
   uint64_t N = t->shape[0], K = t->shape[1];
   uint64_t row_bytes = (K + 31) / 32 * 32 * bits / 8; /* K <= 2^32: no overflow */
   uint64_t ng = (K + q->group_size - 1) / q->group_size;
   if (t->size / row_bytes != N || t->size % row_bytes != 0)
     FAIL("%s: tensors[%u] (%.*s).size: %llu != N*row_bytes = %llu*%llu", b->label, k, nm, np,
          (unsigned long long)t->size, (unsigned long long)N, (unsigned long long)row_bytes);
-  if (N > UINT64_MAX / 4 / ng || q->scale_size != 4 * N * ng)
-    FAIL("%s: tensors[%u] (%.*s).quant.scale_size: %llu != 4*N*ceil(K/G) = 4*%llu*%llu",
-         b->label, k, nm, np, (unsigned long long)q->scale_size, (unsigned long long)N,
-         (unsigned long long)ng);
+  if (N > UINT64_MAX / 4 / ng || q->scale_size != se * N * ng)
+    FAIL("%s: tensors[%u] (%.*s).quant.scale_size: %llu != %llu*N*ceil(K/G) = %llu*%llu*%llu",
+         b->label, k, nm, np, (unsigned long long)q->scale_size, (unsigned long long)se,
+         (unsigned long long)se, (unsigned long long)N, (unsigned long long)ng);
   if (q->scale_offset > s->size || q->scale_size > s->size - q->scale_offset)
     FAIL("%s: tensors[%u] (%.*s).quant: scales [%llu, +%llu) outside section %u (%llu bytes)",
          b->label, k, nm, np, (unsigned long long)q->scale_offset,
@@ -105,7 +123,24 @@ static mote_status_t check_quant_tensor(mote_bundle_t *b, uint32_t k) {
     FAIL("%s: tensors[%u] (%.*s).quant.scale_offset: %llu not 64-byte aligned", b->label, k,
          nm, np, (unsigned long long)q->scale_offset);
   q->row_bytes = row_bytes;
-  q->scales = (const float *)(const void *)(b->data + s->offset + q->scale_offset);
+  if (q->scale_dtype == MOTE_DT_F16) {
+    /* f16 scales (the default for 2/4-bit) are widened once here, so the
+     * kernels read f32 scales as before (docs/quant-kernels.md). */
+    const uint8_t *h = b->data + s->offset + q->scale_offset;
+    if (N * ng > SIZE_MAX / 4)
+      QFAIL(MOTE_ERR_OUT_OF_MEMORY, "%s: tensors[%u] (%.*s): scales too large", b->label, k,
+            nm, np);
+    mote_free(b->alloc, q->scales_owned);
+    q->scales_owned = (float *)mote_alloc(b->alloc, (size_t)(N * ng) * 4, 64);
+    if (!q->scales_owned)
+      QFAIL(MOTE_ERR_OUT_OF_MEMORY, "%s: tensors[%u] (%.*s): out of memory for %llu scales",
+            b->label, k, nm, np, (unsigned long long)(N * ng));
+    for (uint64_t i = 0; i < N * ng; ++i)
+      q->scales_owned[i] = mote_f16_to_f32((uint16_t)(h[2 * i] | (h[2 * i + 1] << 8)));
+    q->scales = q->scales_owned;
+  } else {
+    q->scales = (const float *)(const void *)(b->data + s->offset + q->scale_offset);
+  }
   t->data = b->data + s->offset + t->offset;
   return MOTE_OK;
 }
@@ -232,6 +267,7 @@ typedef struct sctx {
   const mote_step_t *s;
   uint32_t gi, si;
   int allow_q; /* the weight operand being checked may be quantized */
+  int seen_last_row; /* a LAST_ROW step came before: 1-row steps allowed */
 } sctx_t;
 
 static const char *const kRole[2] = {"operands", "results"};
@@ -354,10 +390,56 @@ static mote_status_t counts(const sctx_t *c, uint32_t nop_min, uint32_t nop_max,
 #define ATTR_FAIL(what) \
   FAIL("%s: graphs[%u].steps[%u]: %s", c->b->label, c->gi, c->si, what)
 
+/* LAST_ROW (after a LAST_ROW, steps whose operand k has one row run on
+ * that row: the executor's rows = min(n, shape[0])). */
+static uint64_t step_rows(const sctx_t *c, uint32_t k) {
+  uint64_t T = c->g->max_tokens;
+  if (T == 1 || !c->seen_last_row || k >= c->s->n_operands ||
+      c->s->operands[k] >= c->g->n_values)
+    return T;
+  const mote_value_t *v = &c->g->values[c->s->operands[k]];
+  return v->kind == MOTE_VK_ARENA && v->rank == 2 && v->shape[0] == 1 ? 1 : T;
+}
+
+/* Positions of a 1-row step: the graph's input or a 1-row LAST_ROW copy of
+ * it (the executor passes the last position either way). */
+static mote_status_t pos_ids(const sctx_t *c, uint32_t k, uint64_t rows) {
+  const mote_value_t *v = NULL;
+  if (rows == c->g->max_tokens) return ids(c, k, c->g->input_positions);
+  MOTE_RETURN_IF_ERROR(val(c, 0, k, &v));
+  if (c->s->operands[k] != c->g->input_positions &&
+      (v->kind != MOTE_VK_ARENA || v->dtype != MOTE_DT_I32 || v->rank != 1 ||
+       v->shape[0] != 1))
+    return shape_err(c, 0, k, "the graph's input_positions or a 1-row i32 last_row of it");
+  return MOTE_OK;
+}
+
+/* LAST_ROW: x A(T,D) f32 -> A(1,D), or input_positions A(T) i32 -> A(1). */
+static mote_status_t check_last_row(sctx_t *c) {
+  const mote_value_t *v = NULL, *r = NULL;
+  uint64_t x = 0;
+  MOTE_RETURN_IF_ERROR(counts(c, 1, 1, 0, 0));
+  MOTE_RETURN_IF_ERROR(val(c, 0, 0, &v));
+  if (c->s->operands[0] == c->g->input_positions) {
+    MOTE_RETURN_IF_ERROR(val(c, 1, 0, &r));
+    if (r->kind != MOTE_VK_ARENA || r->dtype != MOTE_DT_I32 || r->rank != 1 ||
+        r->shape[0] != 1)
+      return shape_err(c, 1, 0, "an i32 arena value of shape (1)");
+  } else {
+    MOTE_RETURN_IF_ERROR(act(c, 0, 0, c->g->max_tokens, 0, &x));
+    MOTE_RETURN_IF_ERROR(act(c, 1, 0, 1, x, NULL));
+  }
+  c->seen_last_row = 1;
+  return MOTE_OK;
+}
+
 static mote_status_t check_step(sctx_t *c) {
   const mote_step_t *s = c->s;
   uint64_t T = c->g->max_tokens, w[2], x = 0, bias[2];
   uint32_t r0, r1;
+  if (s->op == MOTE_OP_LAST_ROW) return check_last_row(c);
+  /* Steps that read an activation as operand 0 run on its rows (T or 1). */
+  if (s->op != MOTE_OP_EMBEDDING && s->op != MOTE_OP_KV_APPEND) T = step_rows(c, 0);
   switch (s->op) {
     case MOTE_OP_EMBEDDING:
       TRY(counts(c, 2, 2, 0, 0));
@@ -380,7 +462,7 @@ static mote_status_t check_step(sctx_t *c) {
     case MOTE_OP_ROPE:
       TRY(counts(c, 2, 2, 2, 1));
       TRY(act(c, 0, 0, T, 0, &x));
-      TRY(ids(c, 1, c->g->input_positions));
+      TRY(pos_ids(c, 1, T));
       if (s->i[0] <= 0 || s->i[0] % 2 || x % (uint64_t)s->i[0] || (s->i[1] != 0 && s->i[1] != 1))
         ATTR_FAIL("rope head_dim i[0] must be even and divide the width; style i[1] 0 or 1");
       return act(c, 1, 0, T, x, NULL);
@@ -400,7 +482,7 @@ static mote_status_t check_step(sctx_t *c) {
       TRY(act(c, 0, 0, T, (uint64_t)(hq * hd), NULL));
       TRY(kv(c, 0, 1, (uint64_t)(hkv * hd), &r0, NULL));
       TRY(kv(c, 0, 2, (uint64_t)(hkv * hd), &r1, NULL));
-      TRY(ids(c, 3, c->g->input_positions));
+      TRY(pos_ids(c, 3, T));
       return act(c, 1, 0, T, (uint64_t)(hq * hd), NULL);
     }
     case MOTE_OP_SWIGLU:
@@ -453,7 +535,7 @@ static mote_status_t check_graph(mote_bundle_t *b, uint32_t gi) {
   g->min_vocab = UINT32_MAX;
   for (uint32_t v = 0; v < g->n_values; ++v) MOTE_RETURN_IF_ERROR(check_value(b, gi, v));
   MOTE_RETURN_IF_ERROR(check_io(b, gi));
-  sctx_t c = {b, g, NULL, gi, 0, 0};
+  sctx_t c = {b, g, NULL, gi, 0, 0, 0};
   for (c.si = 0; c.si < g->n_steps; ++c.si) {
     c.s = &g->steps[c.si];
     MOTE_RETURN_IF_ERROR(check_step(&c));

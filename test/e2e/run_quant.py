@@ -43,7 +43,7 @@ def runtime_has(kernels):
     return all(re.search(rb"(?<![A-Za-z0-9_])" + k.encode() + rb"\0", blob) for k in kernels)
 
 
-def check_bundle(label, path, w, weights, fmode, group, overrides=None):
+def check_bundle(label, path, w, weights, fmode, group, overrides=None, sd="auto"):
     """w may carry QAT "<name>.quant_f" entries; they fix f for that weight."""
     man, data = bundle_pb.read(path)
     by_name = {}
@@ -70,8 +70,9 @@ def check_bundle(label, path, w, weights, fmode, group, overrides=None):
         q = t.get("quant") or E.fail(f"{label}: {name}: no Tensor.quant")
         N, K = src.shape
         want_g = K if group == 0 else group
+        f16 = quant.scale_is_f16(bits, sd)  # --scale-dtype: f16 (2) or f32 (1) scales
         expect = {"bits": bits, "group_size": want_g, "grid": "symmetric" if bits == 8 else "balanced",
-                  "scale_dtype": 1, "layout": "rowmajor-lsb"}
+                  "scale_dtype": 2 if f16 else 1, "layout": "rowmajor-lsb"}
         for k, v in expect.items():
             if q.get(k) != v:
                 E.fail(f"{label}: {name}: quant.{k} = {q.get(k)!r}, expected {v!r}")
@@ -79,12 +80,15 @@ def check_bundle(label, path, w, weights, fmode, group, overrides=None):
             E.fail(f"{label}: {name}: dtype/shape {t.get('dtype')} {t.get('shape')}")
         if q["scale_offset"] % 64 or t["offset"] % 64:
             E.fail(f"{label}: {name}: codes or scales not 64-byte aligned")
-        codes, scales, what = quant.quantize(src, bits, group, fmode, w.get(name + ".quant_f"))
-        if t["size"] != codes.size or q["scale_size"] != scales.size * 4:
-            E.fail(f"{label}: {name}: sizes {t['size']}/{q['scale_size']} vs {codes.size}/{scales.size * 4}")
+        codes, scales, what = quant.quantize(src, bits, group, fmode, w.get(name + ".quant_f"), f16)
+        se = 2 if f16 else 4
+        if t["size"] != codes.size or q["scale_size"] != scales.size * se:
+            E.fail(f"{label}: {name}: sizes {t['size']}/{q['scale_size']} vs {codes.size}/{scales.size * se}")
         got_c = np.frombuffer(bundle_pb.tensor_bytes(man, data, t), dtype=np.uint8).reshape(codes.shape)
-        got_s = np.frombuffer(bundle_pb.tensor_bytes(man, data, t, q["scale_offset"], q["scale_size"]),
-                              dtype="<f4").reshape(scales.shape)
+        raw_s = bundle_pb.tensor_bytes(man, data, t, q["scale_offset"], q["scale_size"])
+        if f16 and raw_s != scales.astype("<f2").tobytes():
+            E.fail(f"{label}: {name}: f16 scale bytes differ from the reference's")
+        got_s = np.frombuffer(raw_s, dtype="<f2" if f16 else "<f4").astype(np.float32).reshape(scales.shape)
         if not np.array_equal(got_s, scales):
             bad = np.argwhere(got_s != scales)[0]
             E.fail(f"{label}: {name}: scale {tuple(bad)} = {got_s[tuple(bad)]!r}, reference {scales[tuple(bad)]!r}")
@@ -185,21 +189,24 @@ def main():
     cfg, w = loaders.load(src)
     w = {k: np.asarray(v) for k, v in w.items()}
     report = []
-    runs = [(c, None) for c in CONFIGS]
+    runs = [(c, None, "auto") for c in CONFIGS]
+    # --scale-dtype other than the default (auto: f16 for 2/4-bit, f32 for 8-bit)
+    runs += [(("w2", "search", 32), None, "f32"), (("w8", "maxabs", 64), None, "f16")]
     policy = os.path.join(work, "policy.json")
     overrides = {"layers.0.wq": "w8", "layers.1.w2": "f32", "tok_embeddings": "w8"}
     with open(policy, "w") as f:
         json.dump(overrides, f)
-    runs.append((("w2", "maxabs", 64), overrides))
-    for (weights, fmode, group), ov in runs:
-        label = f"{name} {weights} f={fmode} g={group}" + (" +policy" if ov else "")
-        out = os.path.join(work, f"{name}-{weights}-{fmode}-{group}{'-pol' if ov else ''}.mote")
+    runs.append((("w2", "maxabs", 64), overrides, "auto"))
+    for (weights, fmode, group), ov, sd in runs:
+        label = f"{name} {weights} f={fmode} g={group} scales={sd}" + (" +policy" if ov else "")
+        out = os.path.join(work, f"{name}-{weights}-{fmode}-{group}-{sd}{'-pol' if ov else ''}.mote")
         rj = out + ".json"
-        extra = ["--weights", weights, "--f", fmode, "--group-size", str(group), "--report-json", rj]
+        extra = ["--weights", weights, "--f", fmode, "--group-size", str(group), "--report-json", rj,
+                 "--scale-dtype", sd]
         if ov:
             extra += ["--weights-policy", policy]
         E.compile_model(src, out, extra)
-        nq, kernels, rel = check_bundle(label, out, w, weights, fmode, group, ov)
+        nq, kernels, rel = check_bundle(label, out, w, weights, fmode, group, ov, sd)
         with open(rj) as f:
             rep = json.load(f)
         bpw = rep["bits_per_weight"]
@@ -211,7 +218,7 @@ def main():
                 E.fail(f"{label}: {t['name']}: searched f worse than maxabs")
         msg = f"{label}: {nq} tensors bit-exact vs reference, {bpw:.3f} bits/weight"
         if runtime_has(kernels):
-            fake = quant.fake_quantize_weights(w, weights, group, fmode, 4, ov)
+            fake = quant.fake_quantize_weights(w, weights, group, fmode, 4, ov, sd)
             E.need_torch()
             worst = check_runtime(label, out, cfg, fake, work)
             msg += f"; logits max|d|/max|logit| {worst:.2e} (tol 1e-3), greedy 32 match"

@@ -253,7 +253,38 @@ TEST(Quant, HostileTensors) {
   EXPECT_EQ(qedited([](mt::Bundle &b) { b.tensors[13].q.grid = "balanced"; }), MOTE_ERR_UNSUPPORTED);
   EXPECT_EQ(qedited([](mt::Bundle &b) { b.tensors[2].q.layout = "interleaved"; }), MOTE_ERR_UNSUPPORTED);
   EXPECT_TRUE(last_error_has("quant.layout")) << mote_last_error();
-  EXPECT_EQ(qedited([](mt::Bundle &b) { b.tensors[2].q.scale_dtype = 2; }), MOTE_ERR_UNSUPPORTED);
+  EXPECT_EQ(qedited([](mt::Bundle &b) { b.tensors[2].q.scale_dtype = 3; }), MOTE_ERR_UNSUPPORTED);
+  EXPECT_TRUE(last_error_has("quant.scale_dtype")) << mote_last_error();
+  // F16 scales are 2 bytes each: f32-sized scales under scale_dtype F16 are wrong.
+  EXPECT_EQ(qedited([](mt::Bundle &b) { b.tensors[2].q.scale_dtype = 2; }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_TRUE(last_error_has("scale_size")) << mote_last_error();
+}
+
+// The same tiny model with f16 scales (motec's default for 2/4-bit).
+mt::Bundle tiny_q16() {
+  mt::Bundle b = tiny();
+  b.quantize(0, 4, 32, true);
+  b.quantize(2, 4, 8, true);
+  b.quantize(7, 2, b.dim, true);
+  b.quantize(13, 8, 8, true);
+  b.quantize(uint32_t(b.tensors.size() - 1), 2, 8, true);
+  return b;
+}
+
+TEST(Quant, F16ScalesHostile) {
+  auto ed = [](void (*edit)(mt::Bundle &)) {
+    mt::Bundle b = tiny_q16();
+    b.build();
+    edit(b);
+    return status_of(b.build(false), MOTE_OPEN_SKIP_SECTION_CHECKSUMS);
+  };
+  EXPECT_EQ(ed([](mt::Bundle &) {}), MOTE_OK) << mote_last_error();
+  EXPECT_EQ(ed([](mt::Bundle &b) { b.tensors[2].q.scale_size -= 2; }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_TRUE(last_error_has("scale_size")) << mote_last_error();
+  EXPECT_EQ(ed([](mt::Bundle &b) { b.tensors[2].q.scale_size *= 2; }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_TRUE(last_error_has("scale_size")) << mote_last_error();
+  EXPECT_EQ(ed([](mt::Bundle &b) { b.tensors[2].q.scale_dtype = 1; }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_EQ(ed([](mt::Bundle &b) { b.tensors[2].q.scale_offset = b.sections[0].size - 2; }), MOTE_ERR_INVALID_BUNDLE);
 }
 
 TEST(Quant, HostileValuesAndSteps) {
@@ -340,8 +371,10 @@ TEST(Execute, DecodeAndPrefillMatchReference) {
 TEST(Execute, QuantizedMatchesReference) {
   for (const char *isa : {"best", "ref"})
     for (uint32_t threads : {1u, 2u}) {
+      for (bool f16 : {false, true}) {
+      SCOPED_TRACE(f16 ? "f16 scales" : "f32 scales");
       if (std::string(isa) == "ref") setenv("MOTE_ISA", "ref", 1);
-      mt::Bundle b = tiny_q();
+      mt::Bundle b = f16 ? tiny_q16() : tiny_q();
       mote_model_t *m = nullptr;
       ASSERT_EQ(open_bytes(b.build(), &m), MOTE_OK) << mote_last_error();
       mote_session_options_t so{threads, 0};
@@ -363,6 +396,7 @@ TEST(Execute, QuantizedMatchesReference) {
       }
       mote_session_destroy(s);
       mote_model_close(m);
+      }
     }
 }
 
@@ -395,6 +429,114 @@ TEST(Execute, FileOpenAndErrors) {
   ASSERT_EQ(mote_model_open(path.c_str(), nullptr, &m), MOTE_OK) << mote_last_error();
   mote_model_close(m);
   EXPECT_STREQ(mote_status_name(MOTE_ERR_CHECKSUM), "MOTE_ERR_CHECKSUM");
+}
+
+}  // namespace
+
+// ---- LAST_ROW (KV-shared prefill, mote-prune-shared-prefill) ------------------
+
+namespace {
+
+constexpr uint32_t kLastRow = 10;
+
+// tiny() whose prefill graph takes the last row of the residual stream
+// before the final norm (LAST_ROW f32) and of the positions (LAST_ROW i32):
+// the final RMS and LOGITS then run on one row. Exact for prefill's logits.
+mt::Bundle tiny_last_row() {
+  mt::Bundle b = tiny();
+  for (auto &g : b.graphs) {
+    if (g.max_tokens == 1) continue;
+    auto arena = [&](uint32_t dtype, std::vector<uint64_t> shape) {
+      mt::Val v; v.dtype = dtype; v.shape = shape; v.offset = g.arena_bytes;
+      uint64_t n = 4; for (auto d : shape) n *= d;
+      g.arena_bytes += (n + 63) / 64 * 64;
+      g.values.push_back(v); return uint32_t(g.values.size() - 1);
+    };
+    mt::Step &rms = g.steps[g.steps.size() - 2];  // final norm, then LOGITS
+    uint32_t x1 = arena(mt::F32, {1, b.dim}), h1 = arena(mt::F32, {1, b.dim});
+    uint32_t p1 = arena(mt::I32, {1});
+    mt::Step lx{kLastRow, {rms.operands[0]}, {x1}, {}, {}};
+    mt::Step lp{kLastRow, {g.in_pos}, {p1}, {}, {}};
+    rms.operands[0] = x1;
+    rms.results[0] = h1;
+    g.steps.back().operands[0] = h1;
+    g.steps.insert(g.steps.end() - 2, {lx, lp});
+  }
+  return b;
+}
+
+mote_status_t lr_edited(void (*edit)(mt::Graph &)) {
+  mt::Bundle b = tiny_last_row();
+  b.build();
+  for (auto &g : b.graphs)
+    if (g.max_tokens > 1) edit(g);
+  return status_of(b.build(false), MOTE_OPEN_SKIP_SECTION_CHECKSUMS);
+}
+
+// The index of the first LAST_ROW step of g.
+size_t last_row_at(const mt::Graph &g) {
+  for (size_t k = 0; k < g.steps.size(); ++k)
+    if (g.steps[k].op == kLastRow) return k;
+  return 0;
+}
+
+TEST(LastRow, PrefillMatchesReference) {
+  for (uint32_t threads : {1u, 2u}) {
+    mt::Bundle b = tiny_last_row();
+    mote_model_t *m = nullptr;
+    ASSERT_EQ(open_bytes(b.build(), &m), MOTE_OK) << mote_last_error();
+    mote_session_options_t so{threads, 0};
+    mote_session_t *s = nullptr;
+    ASSERT_EQ(mote_session_create(m, &so, &s), MOTE_OK) << mote_last_error();
+    std::vector<int32_t> toks = {1, 7, 3, 22, 39, 5, 11, 8, 0, 14, 2};  // partial last chunk
+    mt::Ref ref(b);
+    std::vector<float> want;
+    for (size_t t = 0; t < toks.size(); ++t) want = ref.step(toks[t], int(t));
+    const float *lg = nullptr;
+    ASSERT_EQ(mote_session_prefill(s, toks.data(), toks.size(), &lg), MOTE_OK) << mote_last_error();
+    expect_close(lg, want, "prefill", int(toks.size()));
+    for (int t = 0; t < 4; ++t) {  // the cache the prefill wrote is intact
+      int32_t next = (t * 7 + 3) % int(b.vocab);
+      want = ref.step(next, int(toks.size()) + t);
+      ASSERT_EQ(mote_session_decode(s, next, &lg), MOTE_OK) << mote_last_error();
+      expect_close(lg, want, "decode", t);
+    }
+    mote_session_destroy(s);
+    mote_model_close(m);
+  }
+}
+
+TEST(LastRow, HostileShapes) {
+  EXPECT_EQ(lr_edited([](mt::Graph &) {}), MOTE_OK) << mote_last_error();
+  // Result with two rows, with other columns, with the wrong dtype.
+  EXPECT_EQ(lr_edited([](mt::Graph &g) { g.values[g.steps[last_row_at(g)].results[0]].shape[0] = 2; }),
+            MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_EQ(lr_edited([](mt::Graph &g) { g.values[g.steps[last_row_at(g)].results[0]].shape[1] -= 1; }),
+            MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_EQ(lr_edited([](mt::Graph &g) { g.values[g.steps[last_row_at(g)].results[0]].dtype = mt::I32; }),
+            MOTE_ERR_INVALID_BUNDLE);
+  // The positions copy must have one i32 row.
+  EXPECT_EQ(lr_edited([](mt::Graph &g) { g.values[g.steps[last_row_at(g) + 1].results[0]].shape[0] = 2; }),
+            MOTE_ERR_INVALID_BUNDLE);
+  // Operand already one row (LAST_ROW of its own result), operand count.
+  EXPECT_EQ(lr_edited([](mt::Graph &g) { auto &s = g.steps[last_row_at(g)]; s.operands[0] = s.results[0]; }),
+            MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_EQ(lr_edited([](mt::Graph &g) { g.steps[last_row_at(g)].operands.push_back(g.in_pos); }),
+            MOTE_ERR_INVALID_BUNDLE);
+  // A 1-row activation with no LAST_ROW before it (the step is dropped).
+  EXPECT_EQ(lr_edited([](mt::Graph &g) {
+              size_t k = last_row_at(g);
+              g.steps.erase(g.steps.begin() + long(k), g.steps.begin() + long(k) + 2);
+            }),
+            MOTE_ERR_INVALID_BUNDLE);
+  // A T-row step fed the 1-row positions copy; a 1-row norm writing T rows.
+  EXPECT_EQ(lr_edited([](mt::Graph &g) {
+              uint32_t p1 = g.steps[last_row_at(g) + 1].results[0];
+              for (auto &s : g.steps) if (s.op == mt::ROPE) { s.operands[1] = p1; break; }
+            }),
+            MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_EQ(lr_edited([](mt::Graph &g) { g.values[g.steps[g.steps.size() - 2].results[0]].shape[0] = g.max_tokens; }),
+            MOTE_ERR_INVALID_BUNDLE);
 }
 
 }  // namespace

@@ -60,7 +60,20 @@ struct Graph {
 // Quantized tensors (issue 4) carry codes + scales; `data` then holds the
 // dequantized values, which the reference forward reads.
 struct Quant { uint32_t bits = 0, group = 0, scale_dtype = F32; std::string grid, layout = "rowmajor-lsb";
-               uint64_t scale_offset = 0, scale_size = 0; std::vector<uint8_t> codes; std::vector<float> scales; };
+               uint64_t scale_offset = 0, scale_size = 0; std::vector<uint8_t> codes; std::vector<float> scales;
+               bool f16 = false;  // scales stored as IEEE half (scale_dtype F16)
+               // Scale bytes as stored: f32, or the halves of f16-exact scales
+               // (normal range: exponent rebiased, low 13 mantissa bits are 0).
+               std::string scale_bytes() const {
+                 if (!f16) return std::string(reinterpret_cast<const char *>(scales.data()), scales.size() * 4);
+                 std::string out;
+                 for (float v : scales) {
+                   uint32_t u; std::memcpy(&u, &v, 4);
+                   uint16_t h = uint16_t(((u >> 16) & 0x8000u) | ((((u >> 23) & 0xffu) - 112u) << 10) | ((u >> 13) & 0x3ffu));
+                   out.push_back(char(h & 0xff)); out.push_back(char(h >> 8));
+                 }
+                 return out;
+               } };
 struct Tensor { std::string name; uint32_t dtype = F32; std::vector<uint64_t> shape; uint32_t section = 0; uint64_t offset = 0, size = 0; std::vector<float> data; Quant q; };
 struct Section { std::string name; uint64_t offset = 0, size = 0; uint32_t alignment = MOTE_BUNDLE_WEIGHT_ALIGN; uint64_t xxh64 = 0; };
 
@@ -88,8 +101,10 @@ struct Bundle {
   // Quantizes tensor i (rank 2, (N, K)) to `bits` with groups of G along K,
   // max-abs scales, packed per the storage contract (docs/quantization.md);
   // data becomes the dequantized weights.
-  void quantize(uint32_t i, uint32_t bits, uint32_t G) {
+  // f16: scales truncated to f16 precision and stored as F16.
+  void quantize(uint32_t i, uint32_t bits, uint32_t G, bool f16 = false) {
     Tensor &t = tensors[i];
+    t.q.f16 = f16; t.q.scale_dtype = f16 ? 2u : uint32_t(F32);
     uint64_t N = t.shape[0], K = t.shape[1], ng = (K + G - 1) / G;
     uint64_t row_bytes = (K + 31) / 32 * 32 * bits / 8;
     t.dtype = bits == 2 ? Q2 : bits == 4 ? Q4 : Q8;
@@ -101,6 +116,7 @@ struct Bundle {
         uint64_t k0 = g * G, k1 = std::min<uint64_t>(K, k0 + G);
         float mx = 0; for (uint64_t k = k0; k < k1; ++k) mx = std::max(mx, std::fabs(t.data[n * K + k]));
         float sc = mx > 0 ? mx / qmax : 1.f;
+        if (f16) { uint32_t u; std::memcpy(&u, &sc, 4); u &= ~0x1fffu; std::memcpy(&sc, &u, 4); }
         t.q.scales[n * ng + g] = sc;
         for (uint64_t k = k0; k < k1; ++k) {
           float &w = t.data[n * K + k];
@@ -268,8 +284,9 @@ struct Bundle {
           t.offset = weights.size(); t.size = t.q.codes.size(); t.section = 0;
           weights.append(reinterpret_cast<const char *>(t.q.codes.data()), t.size);
           weights.resize((weights.size() + 63) / 64 * 64);
-          t.q.scale_offset = weights.size(); t.q.scale_size = t.q.scales.size() * 4;
-          weights.append(reinterpret_cast<const char *>(t.q.scales.data()), t.q.scale_size);
+          std::string sb = t.q.scale_bytes();
+          t.q.scale_offset = weights.size(); t.q.scale_size = sb.size();
+          weights.append(sb);
           continue;
         }
         t.offset = weights.size(); t.size = t.data.size() * 4; t.section = 0;
@@ -284,11 +301,12 @@ struct Bundle {
     } else {
       for (auto &t : tensors) {
         if (t.q.bits) {
-          size_t cb = t.q.codes.size(), sb = t.q.scales.size() * 4;
+          std::string sbytes = t.q.scale_bytes();
+          size_t cb = t.q.codes.size(), sb = sbytes.size();
           if (weights.size() < t.offset + cb) weights.resize(t.offset + cb);
           std::memcpy(&weights[t.offset], t.q.codes.data(), cb);
           if (t.q.scale_offset < (1u << 30) && weights.size() < t.q.scale_offset + sb) weights.resize(t.q.scale_offset + sb);
-          if (t.q.scale_offset < (1u << 30)) std::memcpy(&weights[t.q.scale_offset], t.q.scales.data(), sb);
+          if (t.q.scale_offset < (1u << 30)) std::memcpy(&weights[t.q.scale_offset], sbytes.data(), sb);
           continue;
         }
         if (weights.size() < t.offset + t.data.size() * 4) weights.resize(t.offset + t.data.size() * 4);

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -45,7 +46,7 @@ bool reference(const std::vector<float> &w, uint64_t N, uint64_t K,
   std::string d = tmpDir();
   writeAll(d + "/w.f32", w.data(), w.size() * 4);
   std::string cmd = "/usr/bin/python3 " MOTE_SOURCE_DIR "/toolkit/mote_ref/quant.py pack " +
-                    d + "/w.f32 " + std::to_string(N) + " " + std::to_string(K) +
+                    std::string(spec.f16Scales ? "--f16 " : "") + d + "/w.f32 " + std::to_string(N) + " " + std::to_string(K) +
                     " " + std::to_string(spec.bits) + " " +
                     std::to_string(spec.groupSize) + " " + fModeName(spec.f) +
                     " " + d + "/c.bin " + d + "/s.bin";
@@ -57,6 +58,12 @@ bool reference(const std::vector<float> &w, uint64_t N, uint64_t K,
     return false;
   codes = readAll(d + "/c.bin");
   std::vector<uint8_t> s = readAll(d + "/s.bin");
+  if (spec.f16Scales) { // IEEE half bytes, widened with our own conversion
+    scales.resize(s.size() / 2);
+    for (size_t i = 0; i < scales.size(); ++i)
+      scales[i] = f16ToF32(uint16_t(s[2 * i] | (s[2 * i + 1] << 8)));
+    return true;
+  }
   scales.resize(s.size() / 4);
   std::memcpy(scales.data(), s.data(), s.size());
   return true;
@@ -105,6 +112,31 @@ TEST(Quant, SearchNeverWorseThanMaxAbs) {
   }
 }
 
+// f16 conversion: every finite half survives a round trip; a value halfway
+// between two neighbouring halves goes to the even one, and one f32 ulp
+// either side of the midpoint goes to the nearer one (round to nearest even).
+TEST(Quant, F16RoundToNearestEven) {
+  for (uint32_t h = 0; h < 0x10000u; ++h) {
+    if ((h & 0x7c00u) == 0x7c00u)
+      continue; // inf/NaN
+    float v = f16ToF32(uint16_t(h));
+    ASSERT_EQ(f32ToF16(v), uint16_t(h)) << h;
+    if ((h & 0x7fffu) == 0x7bffu || (h & 0x8000u))
+      continue; // largest finite / negatives: checked by symmetry below
+    float next = f16ToF32(uint16_t(h + 1));
+    float mid = float((double(v) + double(next)) / 2); // exact in f32
+    uint16_t even = (h & 1u) ? uint16_t(h + 1) : uint16_t(h);
+    ASSERT_EQ(f32ToF16(mid), even) << h;
+    ASSERT_EQ(f32ToF16(std::nextafter(mid, 0.0f)), uint16_t(h)) << h;
+    ASSERT_EQ(f32ToF16(std::nextafter(mid, 1e9f)), uint16_t(h + 1)) << h;
+    ASSERT_EQ(f32ToF16(-mid), uint16_t(even | 0x8000u)) << h;
+  }
+  EXPECT_EQ(f32ToF16(65520.0f), 0x7c00u); // halfway to 2^16 -> inf
+  EXPECT_EQ(f32ToF16(65519.0f), 0x7bffu);
+  EXPECT_EQ(f32ToF16(1e-9f), 0u);
+  EXPECT_EQ(roundF16(0.6f), f16ToF32(f32ToF16(0.6f)));
+}
+
 struct Case { uint64_t N, K, G; unsigned bits; FMode f; bool qat; };
 
 TEST(Quant, MatchesNumpyReference) {
@@ -118,13 +150,14 @@ TEST(Quant, MatchesNumpyReference) {
   std::mt19937 rng(1234);
   std::normal_distribution<float> nd(0.0f, 0.05f);
   std::uniform_real_distribution<float> uf(0.5f, 1.0f);
+  for (bool f16 : {false, true}) {
   for (const Case &c : cases) {
     std::vector<float> w(c.N * c.K);
     for (float &x : w) x = nd(rng);
     w[1] = 0.2f; // an outlier, so clipping matters
     if (c.N > 2) // one all-zero row
       std::fill(w.begin() + 2 * c.K, w.begin() + 3 * c.K, 0.0f);
-    QuantSpec spec{c.bits, c.G, c.f};
+    QuantSpec spec{c.bits, c.G, c.f, f16};
     std::vector<float> ff;
     if (c.qat) {
       ff.resize(c.N * groupsPerRow(c.K, c.G));
@@ -138,14 +171,20 @@ TEST(Quant, MatchesNumpyReference) {
       GTEST_SKIP() << "python3 with numpy is needed for the reference";
     SCOPED_TRACE("N=" + std::to_string(c.N) + " K=" + std::to_string(c.K) +
                  " G=" + std::to_string(c.G) + " bits=" + std::to_string(c.bits) +
-                 " f=" + fModeName(c.f) + (c.qat ? " qat" : ""));
+                 " f=" + fModeName(c.f) + (c.qat ? " qat" : "") +
+                 (f16 ? " f16" : " f32"));
     ASSERT_EQ(codes.size(), c.N * rowBytes(c.K, c.bits));
     ASSERT_EQ(rcodes.size(), codes.size());
     ASSERT_EQ(rscales.size(), scales.size());
-    for (size_t i = 0; i < scales.size(); ++i)
+    for (size_t i = 0; i < scales.size(); ++i) {
       ASSERT_EQ(scales[i], rscales[i]) << "scale " << i;
+      if (f16) { // the stored half bits are identical too
+        ASSERT_EQ(f32ToF16(scales[i]), f32ToF16(rscales[i])) << "scale " << i;
+      }
+    }
     for (size_t i = 0; i < codes.size(); ++i)
       ASSERT_EQ(codes[i], rcodes[i]) << "code byte " << i;
+  }
   }
 }
 

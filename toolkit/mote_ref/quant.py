@@ -11,8 +11,13 @@ rint = round half to even; s == 0 gives the zero level. f = 1 ("maxabs"),
 searched over 0.50..1.00 step 0.01 ("search", minimising the sequential
 float64 sum of squared errors; ties -> larger f), or given (QAT).
 
+f16 scales (scale_dtype F16, motec's default for 2/4-bit): s is then rounded
+float64 -> float32 -> float16 (round half to even) BEFORE the codes are
+computed, and the codes use that rounded s; the f search does the same.
+
 Command line (used by test/unit/test_quant.cpp):
-  python3 quant.py pack IN.f32 N K BITS G F OUT_CODES OUT_SCALES [FIXED_F.f32]
+  python3 quant.py pack [--f16] IN.f32 N K BITS G F OUT_CODES OUT_SCALES [FIXED_F.f32]
+  (--f16: f16 scales, written as IEEE half)
 """
 import sys
 
@@ -49,13 +54,16 @@ def _codes_values(W3, s, bits):
     return c, ss * (c - mid)
 
 
-def _scale(m, f, bits):
-    return (f * m / QMAX[bits]).astype(np.float32).astype(np.float64)
+def _scale(m, f, bits, f16=False):
+    s = np.asarray(f * m / QMAX[bits]).astype(np.float32)
+    if f16:
+        s = s.astype(np.float16)
+    return s.astype(np.float64)
 
 
-def quantize(W, bits, G=0, fmode="maxabs", fixed_f=None):
+def quantize(W, bits, G=0, fmode="maxabs", fixed_f=None, f16=False):
     """W: (N, K) float32. Returns (codes uint8 (N, row_bytes), scales float32
-    (N, ng), W_hat float64 (N, K))."""
+    (N, ng) (float16 values when f16), W_hat float64 (N, K))."""
     W = np.asarray(W, dtype=np.float32)
     N, K = W.shape
     g, ng = groups(K, G)
@@ -68,14 +76,14 @@ def quantize(W, bits, G=0, fmode="maxabs", fixed_f=None):
     if fixed_f is not None:
         ff = np.asarray(fixed_f, dtype=np.float32).astype(np.float64)
         f = np.broadcast_to(ff.reshape(N, -1), (N, ng)) if ff.size == N else ff.reshape(N, ng)
-        s = _scale(m, f, bits)
+        s = _scale(m, f, bits, f16)
     elif fmode == "maxabs":
-        s = _scale(m, 1.0, bits)
+        s = _scale(m, 1.0, bits, f16)
     elif fmode == "search":
         best_err = np.full((N, ng), np.inf)
         s = np.zeros((N, ng))
         for f in F_GRID:
-            sf = _scale(m, f, bits)
+            sf = _scale(m, f, bits, f16)
             _, v = _codes_values(W3, sf, bits)
             e = np.where(M3, W3 - v, 0.0)
             err = np.cumsum(e * e, axis=2)[..., -1]  # sequential, like the C++ loop
@@ -132,7 +140,13 @@ def policy_bits(name, weights="w4", embed=4, overrides=None):
     return 0
 
 
-def fake_quantize_weights(w, weights="w4", group=0, fmode="maxabs", embed=4, overrides=None):
+def scale_is_f16(bits, scale_dtype="auto"):
+    """motec --scale-dtype: auto = f16 for 2/4-bit, f32 for 8-bit."""
+    return scale_dtype == "f16" or (scale_dtype == "auto" and bits != 8)
+
+
+def fake_quantize_weights(w, weights="w4", group=0, fmode="maxabs", embed=4, overrides=None,
+                          scale_dtype="auto"):
     """Returns a copy of the weights dict with every quantized tensor replaced
     by its float64 fake-quantized value (what Mote's kernels compute with)."""
     out = {}
@@ -142,7 +156,8 @@ def fake_quantize_weights(w, weights="w4", group=0, fmode="maxabs", embed=4, ove
         if bits and a.ndim == 2:
             qf = w.get(name + ".quant_f")
             _, _, what = quantize(a.astype(np.float32), bits, group, fmode,
-                                  None if qf is None else np.asarray(qf))
+                                  None if qf is None else np.asarray(qf),
+                                  scale_is_f16(bits, scale_dtype))
             out[name] = what
         else:
             out[name] = a
@@ -150,15 +165,17 @@ def fake_quantize_weights(w, weights="w4", group=0, fmode="maxabs", embed=4, ove
 
 
 def _main(argv):
+    f16 = "--f16" in argv
+    argv = [a for a in argv if a != "--f16"]
     if len(argv) < 9 or argv[0] != "pack":
         print(__doc__)
         return 2
     path, N, K, bits, G, fmode, oc, os_ = argv[1], *map(int, argv[2:6]), argv[6], argv[7], argv[8]
     W = np.fromfile(path, dtype=np.float32).reshape(N, K)
     fixed = np.fromfile(argv[9], dtype=np.float32) if len(argv) > 9 else None
-    codes, scales, _ = quantize(W, bits, G, fmode, fixed)
+    codes, scales, _ = quantize(W, bits, G, fmode, fixed, f16)
     codes.tofile(oc)
-    scales.tofile(os_)
+    (scales.astype(np.float16) if f16 else scales).tofile(os_)
     return 0
 
 

@@ -37,6 +37,9 @@ int main(int argc, char **argv) {
   compile->add_option("--embed-bits", req.embedBits,
                       "Embedding table and classifier bits (2, 4, 8; 0 = f32); "
                       "default 4 when --weights is quantized");
+  compile->add_option("--scale-dtype", req.scaleDtype,
+                      "Quantized scales: auto (f16 for 2/4-bit, f32 for 8-bit), f16 or f32")
+      ->capture_default_str();
   compile->add_option("--weights-policy", req.weightsPolicy,
                       "JSON file of per-tensor widths, e.g. {\"layers.0.wq\": \"w8\"}");
   compile->add_option("--context", req.context,
