@@ -68,6 +68,22 @@ static LogicalResult checkStaticType(Operation *op, Type type) {
 // Symbols
 //===----------------------------------------------------------------------===//
 
+// Shared by linear and logits: x (T, K) times a weight (N, K), with an
+// activation result.
+static LogicalResult checkMatmulOperands(Operation *op, Value x, Value weight,
+                                         Value result) {
+  if (failed(checkActivation(op, x, "x")) ||
+      failed(checkRank(op, weight, "weight", 2)) ||
+      failed(checkActivation(op, result, "result")))
+    return failure();
+  int64_t k = tensorOf(x).getDimSize(1);
+  if (tensorOf(weight).getDimSize(1) != k)
+    return op->emitOpError() << "weight must have " << k
+                             << " columns (the columns of x), got "
+                             << weight.getType();
+  return success();
+}
+
 LogicalResult ParamOp::verify() {
   if (failed(checkStaticType(*this, getType())))
     return failure();
@@ -151,16 +167,10 @@ LogicalResult RMSNormOp::verify() {
 }
 
 LogicalResult LinearOp::verify() {
-  if (failed(checkActivation(*this, getX(), "x")) ||
-      failed(checkRank(*this, getWeight(), "weight", 2)) ||
-      failed(checkActivation(*this, getResult(), "result")))
+  if (failed(checkMatmulOperands(*this, getX(), getWeight(), getResult())))
     return failure();
   ArrayRef<int64_t> x = tensorOf(getX()).getShape();
   ArrayRef<int64_t> w = tensorOf(getWeight()).getShape();
-  if (w[1] != x[1])
-    return emitOpError() << "weight must have " << x[1]
-                         << " columns (the columns of x), got "
-                         << getWeight().getType();
   if (Value bias = getBias()) {
     RankedTensorType b = tensorOf(bias);
     if (b.getRank() != 1 || b.getDimSize(0) != w[0])
@@ -249,16 +259,10 @@ LogicalResult AddOp::verify() {
 }
 
 LogicalResult LogitsOp::verify() {
-  if (failed(checkActivation(*this, getX(), "x")) ||
-      failed(checkRank(*this, getWeight(), "weight", 2)) ||
-      failed(checkActivation(*this, getResult(), "result")))
+  if (failed(checkMatmulOperands(*this, getX(), getWeight(), getResult())))
     return failure();
   ArrayRef<int64_t> x = tensorOf(getX()).getShape();
   ArrayRef<int64_t> w = tensorOf(getWeight()).getShape();
-  if (w[1] != x[1])
-    return emitOpError() << "weight must have " << x[1]
-                         << " columns (the columns of x), got "
-                         << getWeight().getType();
   int64_t rows = getAllRows() ? x[0] : 1;
   ArrayRef<int64_t> r = tensorOf(getResult()).getShape();
   if (r[0] != rows || r[1] != w[0])
