@@ -60,6 +60,8 @@ void bench_cpu_model(char *out, size_t capacity);
 
 /* One JSON object on stdout (field names: docs/mote-bench.md). */
 void bench_print_json(const bench_report_t *r);
+/* Prints s as a JSON string literal (quotes, backslashes, control bytes escaped). */
+void bench_json_string(const char *s);
 /* A readable table on stdout. */
 void bench_print_table(const bench_report_t *r);
 

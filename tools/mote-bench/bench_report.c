@@ -25,7 +25,7 @@ void bench_cpu_model(char *out, size_t capacity) {
 }
 
 /* A JSON string literal: quotes, backslashes and control bytes escaped. */
-static void json_string(const char *s) {
+void bench_json_string(const char *s) {
   putchar('"');
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
     if (*p == '"' || *p == '\\') printf("\\%c", *p);
@@ -72,15 +72,15 @@ static void json_bandwidth(const bench_report_t *r) {
 void bench_print_json(const bench_report_t *r) {
   const mote_model_info_t *in = &r->info;
   printf("{\n  \"mote_version\": ");
-  json_string(mote_version());
+  bench_json_string(mote_version());
   printf(",\n  \"model\": ");
-  json_string(r->opt->model_path);
+  bench_json_string(r->opt->model_path);
   printf(",\n  \"arch\": ");
-  json_string(in->arch != NULL ? in->arch : "");
+  bench_json_string(in->arch != NULL ? in->arch : "");
   printf(",\n  \"cpu_model\": ");
-  json_string(r->cpu_model);
+  bench_json_string(r->cpu_model);
   printf(",\n  \"kernel_isa\": ");
-  json_string(r->kernel_isa);
+  bench_json_string(r->kernel_isa);
   printf(",\n  \"vocab_size\": %u,\n  \"context\": %u,\n", in->vocab_size,
          in->context);
   printf("  \"bundle_bytes\": %llu,\n  \"weight_bytes_per_token\": %llu,\n"

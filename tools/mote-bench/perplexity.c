@@ -63,16 +63,6 @@ static double nll_of(const float *logits, uint32_t vocab, int32_t target) {
   return -(((double)logits[target] - (double)mx) - log(sum));
 }
 
-static void ppl_json_string(const char *s) {
-  putchar('"');
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\') printf("\\%c", *p);
-    else if (*p < 0x20) printf("\\u%04x", *p);
-    else putchar(*p);
-  }
-  putchar('"');
-}
-
 typedef struct ppl_result {
   size_t tokens;        /* text tokens incl. BOS (after --ppl-max-tokens) */
   size_t windows;
@@ -199,11 +189,11 @@ int bench_perplexity(mote_model_t *m, const bench_options_t *o, const mote_model
     uint32_t stride = o->ppl_scheme == BENCH_PPL_LLAMA ? ctx : o->ppl_stride;
     if (o->json) {
       printf("{\"mote_version\": ");
-      ppl_json_string(mote_version());
+      bench_json_string(mote_version());
       printf(", \"model\": ");
-      ppl_json_string(o->model_path);
+      bench_json_string(o->model_path);
       printf(", \"file\": ");
-      ppl_json_string(file);
+      bench_json_string(file);
       printf(", \"scheme\": \"%s\", \"context\": %u, \"stride\": %u, \"threads\": %u, "
              "\"tokens\": %zu, \"windows\": %zu, \"tokens_evaluated\": %zu, "
              "\"tokens_scored\": %zu, \"nll_mean\": %.9f, \"perplexity\": %.9f, "
