@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -107,6 +108,21 @@ static bool loadAndCheckContainer(const std::string &path, Bundle &b) {
   return failures == 0;
 }
 
+static int g_expectGraphs = 2; // --graphs N (bucketed bundles have more)
+
+// mote-bucketize clones (docs/buckets.md): flagged, estimated, and their
+// token inputs / KV views have T / C rows.
+static void checkBucketGraph(const pb::Graph &g) {
+  if (!g.bucket())
+    return;
+  CHECK(g.cost_estimate_s() > 0, "%s: cost estimate", g.name().c_str());
+  CHECK(g.values(int(g.input_tokens())).shape(0) == g.max_tokens(), "%s: T rows",
+        g.name().c_str());
+  for (const pb::Value &v : g.values())
+    if (v.kind() == pb::KV)
+      CHECK(v.shape(0) == g.context(), "%s: KV view of C rows", g.name().c_str());
+}
+
 static void checkTensorsAndGraphs(const Bundle &b) {
   const pb::Manifest &m = b.m;
   const pb::ModelSpec &s = m.model();
@@ -121,9 +137,10 @@ static void checkTensorsAndGraphs(const Bundle &b) {
               t.offset() + t.size() <= m.sections(t.section()).size(),
           "tensor %s inside its section", t.name().c_str());
   }
-  CHECK(m.graphs_size() == 2, "two graphs");
+  CHECK(m.graphs_size() == g_expectGraphs, "%d graphs", g_expectGraphs);
   for (const pb::Graph &g : m.graphs()) {
     uint32_t nv = g.values_size();
+    checkBucketGraph(g);
     for (const pb::Value &v : g.values()) {
       uint64_t n = v.dtype() == pb::F32 || v.dtype() == pb::I32 ? 4 : 0;
       for (uint64_t d : v.shape()) n *= d;
@@ -231,6 +248,9 @@ int main(int argc, char **argv) {
   Bundle b;
   if (!loadAndCheckContainer(argv[1], b))
     return 1;
+  for (int i = 2; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--graphs")
+      g_expectGraphs = std::atoi(argv[i + 1]);
   checkTensorsAndGraphs(b);
   Bundle ref;
   bool haveRef = false, bf16 = false, skipQK = false;
@@ -238,6 +258,7 @@ int main(int argc, char **argv) {
     std::string a = argv[i];
     if (a == "--bf16") bf16 = true;
     else if (a == "--skip-qk") skipQK = true;
+    else if (a == "--graphs" && i + 1 < argc) ++i; // read above
     else if (a == "--report" && i + 1 < argc) checkReport(b, argv[++i]);
     else if (a == "--raw-v0" && i + 1 < argc) checkRawV0(b, argv[++i]);
     else if (a == "--same-weights" && i + 1 < argc)
