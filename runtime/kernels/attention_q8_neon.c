@@ -1,0 +1,223 @@
+/* NEON causal attention over the 8-bit KV cache: int8 K/V codes widened to
+ * f32 (s8 -> s16 -> s32 -> f32) eight at a time, per-(row, KV head) scales
+ * folded into the score (K) and the softmax weight (V). Same math as
+ * attention_q8_ref.c. */
+#include "kernels_internal.h"
+
+#if defined(MOTE_HAVE_NEON)
+#include "neon_util.h"
+
+/* Codes p[0..min(n, 8)) as two f32x4 (lanes 0..3, 4..7), zeros past n; a
+ * tail goes through a zeroed buffer and never reads past p[n-1]. */
+MOTE_INLINE void load_q8(const int8_t *p, size_t n, float32x4_t *lo, float32x4_t *hi) {
+  int8x8_t b;
+  if (n >= 8) {
+    b = vld1_s8(p);
+  } else {
+    int8_t t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (size_t i = 0; i < n; ++i) t[i] = p[i];
+    b = vld1_s8(t);
+  }
+  int16x8_t w = vmovl_s8(b);
+  *lo = vcvtq_f32_s32(vmovl_s16(vget_low_s16(w)));
+  *hi = vcvtq_f32_s32(vmovl_s16(vget_high_s16(w)));
+}
+
+/* acc += q[d..d+8) * codes[d..d+8) (m = lanes left from d). */
+MOTE_INLINE float32x4_t dot8(float32x4_t acc, float32x4_t qa, float32x4_t qb,
+                             const int8_t *k, size_t m) {
+  float32x4_t lo, hi;
+  load_q8(k, m, &lo, &hi);
+  acc = vfmaq_f32(acc, qa, lo);
+  return vfmaq_f32(acc, qb, hi);
+}
+
+/* scores[j] = scale * ks[j*sstride] * dot(q, codes_j) for j < n, four keys
+ * per pass so each q vector loaded serves four keys. */
+static void qk_scores(const float *q, const int8_t *k, size_t kstride, const float *ks,
+                      size_t sstride, size_t hd, size_t n, float scale, float *scores) {
+  size_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const int8_t *k0 = k + j * kstride, *k1 = k0 + kstride;
+    const int8_t *k2 = k1 + kstride, *k3 = k2 + kstride;
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t d = 0; d < hd; d += 8) {
+      size_t m = hd - d;
+      float32x4_t qa = mote_load_n(q + d, m);
+      float32x4_t qb = mote_load_n(q + d + 4, m > 4 ? m - 4 : 0);
+      a0 = dot8(a0, qa, qb, k0 + d, m);
+      a1 = dot8(a1, qa, qb, k1 + d, m);
+      a2 = dot8(a2, qa, qb, k2 + d, m);
+      a3 = dot8(a3, qa, qb, k3 + d, m);
+    }
+    /* Pairwise adds: lane i of s is the sum of ai. */
+    float32x4_t s = vpaddq_f32(vpaddq_f32(a0, a1), vpaddq_f32(a2, a3));
+    const float *sc = ks + j * sstride;
+    float sv[4] = {sc[0], sc[sstride], sc[2 * sstride], sc[3 * sstride]};
+    vst1q_f32(scores + j, vmulq_n_f32(vmulq_f32(s, vld1q_f32(sv)), scale));
+  }
+  for (; j < n; ++j) {
+    const int8_t *kj = k + j * kstride;
+    float32x4_t a = vdupq_n_f32(0.0f);
+    for (size_t d = 0; d < hd; d += 8) {
+      size_t m = hd - d;
+      a = dot8(a, mote_load_n(q + d, m), mote_load_n(q + d + 4, m > 4 ? m - 4 : 0),
+               kj + d, m);
+    }
+    scores[j] = vaddvq_f32(a) * ks[j * sstride] * scale;
+  }
+}
+
+/* scores[j] = exp(scores[j] - max) for j < n; returns their sum. */
+static float softmax_unnormalized(float *scores, size_t n) {
+  float m = scores[0];
+  for (size_t j = 1; j < n; ++j) m = scores[j] > m ? scores[j] : m;
+  float32x4_t mv = vdupq_n_f32(m), sum = vdupq_n_f32(0.0f);
+  size_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    float32x4_t e = mote_exp_f32x4(vsubq_f32(vld1q_f32(scores + j), mv));
+    vst1q_f32(scores + j, e);
+    sum = vaddq_f32(sum, e);
+  }
+  float s = vaddvq_f32(sum);
+  for (; j < n; ++j) {
+    scores[j] = expf(scores[j] - m);
+    s += scores[j];
+  }
+  return s;
+}
+
+/* out = inv * sum_j (p_j vs_j) codes_j: 32 lanes of head_dim in 8 named
+ * registers at a time, the last < 32 lanes 8 at a time with zero-padded loads. */
+static void weighted_v(const float *p, const int8_t *v, size_t vstride, const float *vs,
+                       size_t sstride, size_t hd, size_t n, float inv, float *out) {
+  size_t d0 = 0;
+  for (; d0 + 32 <= hd; d0 += 32) {
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    float32x4_t a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    for (size_t j = 0; j < n; ++j) {
+      const int8_t *vj = v + j * vstride + d0;
+      float pj = p[j] * vs[j * sstride];
+      int16x8_t w0 = vmovl_s8(vld1_s8(vj)), w1 = vmovl_s8(vld1_s8(vj + 8));
+      int16x8_t w2 = vmovl_s8(vld1_s8(vj + 16)), w3 = vmovl_s8(vld1_s8(vj + 24));
+      a0 = vfmaq_n_f32(a0, vcvtq_f32_s32(vmovl_s16(vget_low_s16(w0))), pj);
+      a1 = vfmaq_n_f32(a1, vcvtq_f32_s32(vmovl_s16(vget_high_s16(w0))), pj);
+      a2 = vfmaq_n_f32(a2, vcvtq_f32_s32(vmovl_s16(vget_low_s16(w1))), pj);
+      a3 = vfmaq_n_f32(a3, vcvtq_f32_s32(vmovl_s16(vget_high_s16(w1))), pj);
+      a4 = vfmaq_n_f32(a4, vcvtq_f32_s32(vmovl_s16(vget_low_s16(w2))), pj);
+      a5 = vfmaq_n_f32(a5, vcvtq_f32_s32(vmovl_s16(vget_high_s16(w2))), pj);
+      a6 = vfmaq_n_f32(a6, vcvtq_f32_s32(vmovl_s16(vget_low_s16(w3))), pj);
+      a7 = vfmaq_n_f32(a7, vcvtq_f32_s32(vmovl_s16(vget_high_s16(w3))), pj);
+    }
+    float *o = out + d0;
+    vst1q_f32(o, vmulq_n_f32(a0, inv));
+    vst1q_f32(o + 4, vmulq_n_f32(a1, inv));
+    vst1q_f32(o + 8, vmulq_n_f32(a2, inv));
+    vst1q_f32(o + 12, vmulq_n_f32(a3, inv));
+    vst1q_f32(o + 16, vmulq_n_f32(a4, inv));
+    vst1q_f32(o + 20, vmulq_n_f32(a5, inv));
+    vst1q_f32(o + 24, vmulq_n_f32(a6, inv));
+    vst1q_f32(o + 28, vmulq_n_f32(a7, inv));
+  }
+  if (d0 < hd) {
+    size_t m = hd - d0, nc = (m + 7) / 8; /* 1..4 chunks of 8 lanes */
+    float32x4_t a[8];
+    for (size_t c = 0; c < 2 * nc; ++c) a[c] = vdupq_n_f32(0.0f);
+    for (size_t j = 0; j < n; ++j) {
+      const int8_t *vj = v + j * vstride + d0;
+      float pj = p[j] * vs[j * sstride];
+      for (size_t c = 0; c < nc; ++c) {
+        float32x4_t lo, hi;
+        load_q8(vj + 8 * c, m - 8 * c, &lo, &hi);
+        a[2 * c] = vfmaq_n_f32(a[2 * c], lo, pj);
+        a[2 * c + 1] = vfmaq_n_f32(a[2 * c + 1], hi, pj);
+      }
+    }
+    for (size_t c = 0; c < 2 * nc && 4 * c < m; ++c)
+      mote_store_n(out + d0 + 4 * c, vmulq_n_f32(a[c], inv), m - 4 * c);
+  }
+}
+
+/* Prefill (T > 1): rows [0, n) of one KV head, codes times their scale,
+ * widened once into buf (n, hd) f32 for all T query rows. */
+static void widen(const int8_t *c, size_t cstride, const float *s, size_t sstride,
+                  size_t hd, size_t n, float *buf) {
+  for (size_t j = 0; j < n; ++j) {
+    const int8_t *cj = c + j * cstride;
+    float *bj = buf + j * hd;
+    float sj = s[j * sstride];
+    for (size_t d = 0; d < hd; d += 8) {
+      size_t m = hd - d;
+      float32x4_t lo, hi;
+      load_q8(cj + d, m, &lo, &hi);
+      mote_store_n(bj + d, vmulq_n_f32(lo, sj), m);
+      if (m > 4) mote_store_n(bj + d + 4, vmulq_n_f32(hi, sj), m - 4);
+    }
+  }
+}
+
+/* scores[j] = scale * dot(q, k_j) over widened f32 rows (stride hd). */
+static void qk_scores_f32(const float *q, const float *k, size_t hd, size_t n, float scale,
+                          float *scores) {
+  for (size_t j = 0; j < n; ++j) {
+    const float *kj = k + j * hd;
+    float32x4_t a = vdupq_n_f32(0.0f);
+    for (size_t d = 0; d < hd; d += 4)
+      a = vfmaq_f32(a, mote_load_n(q + d, hd - d), mote_load_n(kj + d, hd - d));
+    scores[j] = vaddvq_f32(a) * scale;
+  }
+}
+
+/* out = inv * sum_j p_j v_j over widened f32 rows (stride hd), 4 lanes of
+ * head_dim at a time. */
+static void weighted_v_f32(const float *p, const float *v, size_t hd, size_t n, float inv,
+                           float *out) {
+  for (size_t d = 0; d < hd; d += 4) {
+    size_t m = hd - d;
+    float32x4_t a = vdupq_n_f32(0.0f);
+    for (size_t j = 0; j < n; ++j) a = vfmaq_n_f32(a, mote_load_n(v + j * hd + d, m), p[j]);
+    mote_store_n(out + d, vmulq_n_f32(a, inv), m);
+  }
+}
+
+void mote_attention_q8_f32_neon(const float *q, const int8_t *kc, const float *ks,
+                                const int8_t *vc, const float *vs, const int32_t *pos,
+                                float *out, size_t T, size_t Hq, size_t Hkv,
+                                size_t head_dim, float scale, float *scores, float *kvbuf,
+                                size_t h_begin, size_t h_end) {
+  size_t group = Hq / Hkv;
+  size_t qstride = Hq * head_dim, kvstride = Hkv * head_dim;
+  size_t nmax = 0, widened = (size_t)-1; /* KV head now in kvbuf */
+  if (kvbuf && T > 1)
+    for (size_t t = 0; t < T; ++t) nmax = (size_t)pos[t] + 1 > nmax ? (size_t)pos[t] + 1 : nmax;
+  for (size_t h = h_begin; h < h_end; ++h) {
+    size_t g = h / group, kvoff = g * head_dim;
+    if (nmax) { /* prefill: widen head g's rows once, f32 dots for every row */
+      float *kb = kvbuf, *vb = kvbuf + nmax * head_dim;
+      if (g != widened) {
+        widen(kc + kvoff, kvstride, ks + g, Hkv, head_dim, nmax, kb);
+        widen(vc + kvoff, kvstride, vs + g, Hkv, head_dim, nmax, vb);
+        widened = g;
+      }
+      for (size_t t = 0; t < T; ++t) {
+        size_t n = (size_t)pos[t] + 1;
+        qk_scores_f32(q + t * qstride + h * head_dim, kb, head_dim, n, scale, scores);
+        float sum = softmax_unnormalized(scores, n);
+        weighted_v_f32(scores, vb, head_dim, n, 1.0f / sum, out + t * qstride + h * head_dim);
+      }
+      continue;
+    }
+    for (size_t t = 0; t < T; ++t) {
+      size_t n = (size_t)pos[t] + 1; /* causal: cache rows 0..pos[t] */
+      const float *qh = q + t * qstride + h * head_dim;
+      qk_scores(qh, kc + kvoff, kvstride, ks + g, Hkv, head_dim, n, scale, scores);
+      float sum = softmax_unnormalized(scores, n);
+      weighted_v(scores, vc + kvoff, kvstride, vs + g, Hkv, head_dim, n, 1.0f / sum,
+                 out + t * qstride + h * head_dim);
+    }
+  }
+}
+
+#else
+typedef int mote_attention_q8_neon_unused_t; /* not an AArch64 build */
+#endif
