@@ -95,9 +95,13 @@ static inline double rne(double x) {
 }
 
 uint8_t encode(float w, float s, unsigned bits) {
+  return encodeDouble(double(w), s, bits);
+}
+
+uint8_t encodeDouble(double w, float s, unsigned bits) {
   if (s == 0.0f)
     return bits == 2 ? 1 : bits == 4 ? 7 : 0;
-  double x = double(w) / double(s);
+  double x = w / double(s);
   if (bits == 8) {
     double q = std::min(127.0, std::max(-127.0, rne(x)));
     return static_cast<uint8_t>(static_cast<int8_t>(q));
@@ -114,12 +118,20 @@ double decode(uint8_t c, float s, unsigned bits) {
   return double(s) * (double(c) - mid);
 }
 
-float scaleFor(const float *w, uint64_t n, double f, unsigned bits, bool f16) {
+double groupMaxAbs(const float *w, uint64_t n) {
   double m = 0.0;
   for (uint64_t i = 0; i < n; ++i)
     m = std::max(m, std::fabs(double(w[i])));
+  return m;
+}
+
+float scaleFromMax(double m, double f, unsigned bits, bool f16) {
   float s = static_cast<float>(f * m / qmax(bits));
   return f16 ? roundF16(s) : s;
+}
+
+float scaleFor(const float *w, uint64_t n, double f, unsigned bits, bool f16) {
+  return scaleFromMax(groupMaxAbs(w, n), f, bits, f16);
 }
 
 double groupError(const float *w, uint64_t n, float s, unsigned bits) {

@@ -44,6 +44,9 @@ uint64_t scaleBytes(uint64_t N, uint64_t K, uint64_t groupSize,
 // 127) as int8 bits. rint is round-half-even. s == 0 gives the zero code
 // (level 0: c = 1, 7 or 0).
 uint8_t encode(float w, float s, unsigned bits);
+// The same for a double w (GPTQ's updated weights); encode(w) ==
+// encodeDouble(double(w)).
+uint8_t encodeDouble(double w, float s, unsigned bits);
 // Value of code c for scale s, in double: s*(c-1.5), s*(c-7.5), s*int8(c).
 double decode(uint8_t c, float s, unsigned bits);
 
@@ -51,6 +54,9 @@ double decode(uint8_t c, float s, unsigned bits);
 // rounded to f16 when f16 is set (the codes are computed against it).
 float scaleFor(const float *w, uint64_t n, double f, unsigned bits,
                bool f16 = false);
+// Its two halves: max|w| in double, and the scale for that maximum.
+double groupMaxAbs(const float *w, uint64_t n);
+float scaleFromMax(double m, double f, unsigned bits, bool f16 = false);
 // Squared error sum_k (w - decode(encode(w, s), s))^2, summed in order.
 double groupError(const float *w, uint64_t n, float s, unsigned bits);
 // The searched f: 0.50, 0.51, ..., 1.00 minimising groupError; ties go to
