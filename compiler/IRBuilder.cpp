@@ -70,6 +70,7 @@ private:
                      const std::string &w, const std::string &bias, int64_t n,
                      int64_t k, const std::string &l);
   mlir::Value layer(unsigned i, mlir::Value x);
+  mlir::Value rope(mlir::Value x, int64_t width, const std::string &l);
 
   mlir::OpBuilder &b_;
   const ModelSpec &s_;
@@ -102,6 +103,27 @@ mlir::Value GraphBuilder::linear(mlir::Value x, const std::string &prefix,
 }
 
 // One decoder layer: pre-norm attention and SwiGLU FFN, each with a residual.
+// mote.rope with the spec's theta, style and (when it has one) scaling.
+mlir::Value GraphBuilder::rope(mlir::Value x, int64_t width, const std::string &l) {
+  const RopeScalingSpec &rs = s_.rope_scaling;
+  mlir::StringAttr kind;
+  mlir::FloatAttr factor, lo, hi;
+  mlir::IntegerAttr orig;
+  if (rs.kind != RopeScaling::None) {
+    kind = b_.getStringAttr(rs.kind == RopeScaling::Linear ? "linear" : "llama3");
+    factor = b_.getF32FloatAttr(rs.factor);
+  }
+  if (rs.kind == RopeScaling::Llama3) {
+    lo = b_.getF32FloatAttr(rs.low_freq_factor);
+    hi = b_.getF32FloatAttr(rs.high_freq_factor);
+    orig = b_.getI64IntegerAttr(rs.original_max_positions);
+  }
+  auto style = b_.getStringAttr(s_.rope_style == RopeStyle::Interleaved ? "interleaved" : "half");
+  return RopeOp::create(b_, loc(l), act(width), x, pos_, b_.getI64IntegerAttr(s_.head_dim),
+                        style, b_.getF32FloatAttr(s_.rope_theta), kind, factor, lo, hi, orig)
+      .getResult();
+}
+
 mlir::Value GraphBuilder::layer(unsigned i, mlir::Value x) {
   const std::string p = "layers." + std::to_string(i) + ".";
   const std::string L = "layers." + std::to_string(i);
@@ -111,18 +133,12 @@ mlir::Value GraphBuilder::layer(unsigned i, mlir::Value x) {
 
   mlir::Value h = rmsNorm(x, p + "attn_norm", L + ".attn_norm");
   mlir::Value q = linear(h, p, "wq", bias ? "bq" : "", E, D, L + ".attn.q");
-  auto style = b_.getStringAttr(s_.rope_style == RopeStyle::Interleaved
-                                    ? "interleaved" : "half");
-  auto hdAttr = b_.getI64IntegerAttr(hd);
-  auto theta = b_.getF32FloatAttr(s_.rope_theta);
-  q = RopeOp::create(b_, loc(L + ".attn.rope_q"), act(E), q, pos_, hdAttr,
-                     style, theta).getResult();
+  q = rope(q, E, L + ".attn.rope_q");
   mlir::Value kc = sharedK_, vc = sharedV_;
   if (i < firstShared()) {
     mlir::Value k = linear(h, p, "wk", bias ? "bk" : "", W, D, L + ".attn.k");
     mlir::Value v = linear(h, p, "wv", bias ? "bv" : "", W, D, L + ".attn.v");
-    k = RopeOp::create(b_, loc(L + ".attn.rope_k"), act(W), k, pos_, hdAttr,
-                       style, theta).getResult();
+    k = rope(k, W, L + ".attn.rope_k");
     auto cacheTy = mlir::RankedTensorType::get({C_, W}, f32_);
     kc = KVAppendOp::create(b_, loc(L + ".attn.k_append"), cacheTy,
                             "kv.k." + std::to_string(i), pos_, k)
@@ -136,7 +152,7 @@ mlir::Value GraphBuilder::layer(unsigned i, mlir::Value x) {
   mlir::Value a = AttentionOp::create(
       b_, loc(L + ".attn"), act(E), q, kc, vc, pos_,
       b_.getI64IntegerAttr(s_.n_heads), b_.getI64IntegerAttr(s_.n_kv_heads),
-      hdAttr, b_.getF32FloatAttr(1.0f / std::sqrt(float(hd)))).getResult();
+      b_.getI64IntegerAttr(hd), b_.getF32FloatAttr(1.0f / std::sqrt(float(hd)))).getResult();
   mlir::Value o = linear(a, p, "wo", "", D, E, L + ".attn.o");
   x = AddOp::create(b_, loc(L + ".attn.residual"), x, o).getResult();
 

@@ -96,6 +96,13 @@ struct TokenizerSpec {
 };
 
 enum class RopeStyle : uint32_t { Interleaved = 0, Half = 1 };
+// Hugging Face rope_scaling (mote.rope's `scaling`): none, "linear", "llama3".
+enum class RopeScaling : uint32_t { None = 0, Linear = 1, Llama3 = 2 };
+struct RopeScalingSpec {
+  RopeScaling kind = RopeScaling::None;
+  float factor = 1.0f, low_freq_factor = 0.0f, high_freq_factor = 0.0f;
+  uint32_t original_max_positions = 0;
+};
 
 struct ModelSpec {
   std::string arch = "llama";  // "llama" | "qwen2"
@@ -104,6 +111,7 @@ struct ModelSpec {
   float rope_theta = 10000.0f, norm_eps = 1e-5f;
   bool tied_embeddings = true;
   RopeStyle rope_style = RopeStyle::Half;
+  RopeScalingSpec rope_scaling;
   std::string source_format;   // "llama2c-v0" | "llama2c-v1" | "hf-safetensors"
   std::string source_path;
   uint32_t num_kv_shared_layers = 0;

@@ -66,6 +66,48 @@ Status getFloat(const std::string &cfg, const json &c, const char *key, float de
   return Status::Ok();
 }
 
+// rope_scaling {rope_type|type: linear|llama3, factor, low_freq_factor,
+// high_freq_factor, original_max_position_embeddings}; rejectUnsupported has
+// already refused other types.
+Status getRopeScaling(const std::string &cfg, const json &c, RopeScalingSpec &out) {
+  out = RopeScalingSpec();
+  auto rs = c.find("rope_scaling");
+  if (rs == c.end() || rs->is_null()) return Status::Ok();
+  auto t = rs->find("rope_type");
+  if (t == rs->end()) t = rs->find("type");
+  std::string type = t->get<std::string>();
+  if (type == "default") return Status::Ok();
+  const std::string at = cfg + ": rope_scaling.";
+  auto num = [&](const char *key, double lo, double hi, double &v) {
+    auto it = rs->find(key);
+    if (it == rs->end() || !it->is_number())
+      return Status::Error(at + key + ": missing or not a number (rope_type " + type + ")");
+    v = it->get<double>();
+    if (!(v >= lo) || !(v < hi))
+      return Status::Error(at + key + ": " + std::to_string(v) + " is out of range [" +
+                           std::to_string(lo) + ", " + std::to_string(hi) + ")");
+    return Status::Ok();
+  };
+  double f = 0, lo = 0, hi = 0, orig = 0;
+  Status st = num("factor", 1.0, 1e6, f);
+  if (!st.ok()) return st;
+  out.kind = type == "linear" ? RopeScaling::Linear : RopeScaling::Llama3;
+  out.factor = float(f);
+  if (out.kind == RopeScaling::Linear) return Status::Ok();
+  if (!(st = num("low_freq_factor", 1e-6, 1e6, lo)).ok()) return st;
+  if (!(st = num("high_freq_factor", 1e-6, 1e6, hi)).ok()) return st;
+  if (!(st = num("original_max_position_embeddings", 1, double(1 << 24) + 1, orig)).ok())
+    return st;
+  if (!(hi > lo))
+    return Status::Error(at + "high_freq_factor: must be greater than low_freq_factor");
+  if (orig != double(uint32_t(orig)))
+    return Status::Error(at + "original_max_position_embeddings: not an integer");
+  out.low_freq_factor = float(lo);
+  out.high_freq_factor = float(hi);
+  out.original_max_positions = uint32_t(orig);
+  return Status::Ok();
+}
+
 Status getBool(const std::string &cfg, const json &c, const char *key, bool def, bool &out) {
   auto it = c.find(key);
   if (it == c.end() || it->is_null()) { out = def; return Status::Ok(); }
@@ -106,9 +148,9 @@ Status rejectUnsupported(const std::string &cfg, const json &c, const std::strin
       if (t == rs->end()) t = rs->find("type");
       if (t != rs->end() && t->is_string()) type = t->get<std::string>();
     }
-    if (type != "default")
+    if (type != "default" && type != "linear" && type != "llama3")
       return Status::Error(cfg + ": rope_scaling: type \"" + type.substr(0, 40) +
-                           "\" is not implemented");
+                           "\" is not implemented (default, linear and llama3 are)");
   }
   auto act = c.find("hidden_act");
   if (act != c.end() && !(act->is_string() && act->get<std::string>() == "silu"))
@@ -154,6 +196,7 @@ Status parseConfig(const std::string &cfg, const json &c, ModelSpec &s) {
     return st;
   if (!(st = getFloat(cfg, c, "rms_norm_eps", 1e-6f, s.norm_eps)).ok()) return st;
   if (!(st = getFloat(cfg, c, "rope_theta", 10000.0f, s.rope_theta)).ok()) return st;
+  if (!(st = getRopeScaling(cfg, c, s.rope_scaling)).ok()) return st;
   // transformers' LlamaConfig and Qwen2Config both default to untied.
   if (!(st = getBool(cfg, c, "tie_word_embeddings", false, s.tied_embeddings)).ok()) return st;
   s.qkv_bias = s.arch == "qwen2";

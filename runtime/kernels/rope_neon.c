@@ -37,14 +37,14 @@ static void rope_pairs(const float *x, float *y, size_t hd, const float *cc,
 }
 
 void mote_rope_f32_neon(const float *x, float *y, const int32_t *pos, size_t H,
-                        size_t head_dim, int style, float theta,
+                        size_t head_dim, int style, const mote_rope_spec_t *rope,
                         size_t t_begin, size_t t_end) {
   if (head_dim > MAX_HD || head_dim % 2) {
-    mote_rope_f32_ref(x, y, pos, H, head_dim, style, theta, t_begin, t_end);
+    mote_rope_f32_ref(x, y, pos, H, head_dim, style, rope, t_begin, t_end);
     return;
   }
   float inv[MAX_HD / 2], a[MAX_HD], b[MAX_HD];
-  mote_rope_inv_table(inv, theta, head_dim);
+  mote_rope_inv_table(inv, rope, head_dim);
   for (size_t t = t_begin; t < t_end; ++t) {
     mote_rope_row_table(a, b, inv, (float)pos[t], head_dim, style);
     for (size_t h = 0; h < H; ++h) {

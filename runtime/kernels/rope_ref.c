@@ -3,11 +3,11 @@
 
 /* Rotates one head in place-safe order: each pair is read before written. */
 static void rope_head(const float *x, float *y, size_t head_dim, int style,
-                      float theta, float p) {
+                      const mote_rope_spec_t *rope, float p) {
   size_t half = head_dim / 2;
   for (size_t i = 0; i < half; ++i) {
     /* f32 angle like the PyTorch reference: pos * inv_freq, then cos/sin. */
-    float angle = p * mote_rope_inv_freq(theta, i, head_dim);
+    float angle = p * mote_rope_inv_freq(rope, i, head_dim);
     float c = cosf(angle), s = sinf(angle);
     size_t i0 = style == 0 ? 2 * i : i;
     size_t i1 = style == 0 ? 2 * i + 1 : i + half;
@@ -19,13 +19,13 @@ static void rope_head(const float *x, float *y, size_t head_dim, int style,
 }
 
 void mote_rope_f32_ref(const float *x, float *y, const int32_t *pos, size_t H,
-                       size_t head_dim, int style, float theta, size_t t_begin,
-                       size_t t_end) {
+                       size_t head_dim, int style, const mote_rope_spec_t *rope,
+                       size_t t_begin, size_t t_end) {
   for (size_t t = t_begin; t < t_end; ++t) {
     float p = (float)pos[t];
     for (size_t h = 0; h < H; ++h) {
       size_t off = (t * H + h) * head_dim; /* row t, head h of (T, H*hd) */
-      rope_head(x + off, y + off, head_dim, style, theta, p);
+      rope_head(x + off, y + off, head_dim, style, rope, p);
     }
   }
 }

@@ -11,9 +11,10 @@
 
 #define MOTE_ROPE_MAX_HD 512 /* larger (or odd) head_dim uses the reference */
 
-/* inv[i] = theta^(-2i/head_dim), i < head_dim/2. */
-static inline void mote_rope_inv_table(float *inv, float theta, size_t head_dim) {
-  for (size_t i = 0; i < head_dim / 2; ++i) inv[i] = mote_rope_inv_freq(theta, i, head_dim);
+/* inv[i] = freq_i of `rope` (theta^(-2i/head_dim), scaled), i < head_dim/2. */
+static inline void mote_rope_inv_table(float *inv, const mote_rope_spec_t *rope,
+                                       size_t head_dim) {
+  for (size_t i = 0; i < head_dim / 2; ++i) inv[i] = mote_rope_inv_freq(rope, i, head_dim);
 }
 
 /* Multipliers for one position: y = x*a + swap(x)*b, where swap exchanges

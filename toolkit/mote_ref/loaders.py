@@ -32,6 +32,7 @@ class Config:
     arch: str = "llama"
     source_format: str = ""
     num_kv_shared_layers: int = 0   # the last N layers reuse layer L-N-1's K/V
+    rope_scaling: dict = None       # Hugging Face rope_scaling (linear, llama3) or None
 
     def __post_init__(self):
         if not self.head_dim:
@@ -168,7 +169,8 @@ def load_hf(d):
                rope_theta=cfg.get("rope_theta", 10000.0), rope_style="half",
                tied=cfg.get("tie_word_embeddings", False),
                qkv_bias=(mt == "qwen2") or cfg.get("attention_bias", False),
-               arch=mt, source_format="hf-safetensors", num_kv_shared_layers=kvs)
+               arch=mt, source_format="hf-safetensors", num_kv_shared_layers=kvs,
+               rope_scaling=cfg.get("rope_scaling"))
     idx = os.path.join(d, "model.safetensors.index.json")
     if os.path.exists(idx):
         with open(idx) as f:

@@ -42,6 +42,11 @@ func.func @all_ops(%tok: tensor<4xi32>, %pos: tensor<4xi32>) -> tensor<1x32xf32>
   %qr = mote.rope %q, %pos {head_dim = 4 : i64, style = "interleaved", theta = 1.0e+04 : f32} : tensor<4x16xf32>, tensor<4xi32> -> tensor<4x16xf32>
   // CHECK: %[[KR:.*]] = mote.rope %[[K]], %[[POS]] {head_dim = 4 : i64, style = "half", theta = 1.000000e+06 : f32}
   %kr = mote.rope %k, %pos {head_dim = 4 : i64, style = "half", theta = 1.0e+06 : f32} : tensor<4x8xf32>, tensor<4xi32> -> tensor<4x8xf32>
+  // Tests that a rope's optional scaling round-trips (llama3 and linear).
+  // CHECK: mote.rope %[[K]], %[[POS]] {factor = 3.200000e+01 : f32, head_dim = 4 : i64, high_freq_factor = 4.000000e+00 : f32, low_freq_factor = 1.000000e+00 : f32, original_max_positions = 8192 : i64, scaling = "llama3", style = "half", theta = 5.000000e+05 : f32}
+  %kl3 = mote.rope %k, %pos {head_dim = 4 : i64, style = "half", theta = 5.0e+05 : f32, scaling = "llama3", factor = 32.0 : f32, low_freq_factor = 1.0 : f32, high_freq_factor = 4.0 : f32, original_max_positions = 8192 : i64} : tensor<4x8xf32>, tensor<4xi32> -> tensor<4x8xf32>
+  // CHECK: mote.rope %[[K]], %[[POS]] {factor = 2.000000e+00 : f32, head_dim = 4 : i64, scaling = "linear", style = "half", theta = 1.000000e+04 : f32}
+  %klin = mote.rope %k, %pos {head_dim = 4 : i64, style = "half", theta = 1.0e+04 : f32, scaling = "linear", factor = 2.0 : f32} : tensor<4x8xf32>, tensor<4xi32> -> tensor<4x8xf32>
   // CHECK: %[[KC:.*]] = mote.kv_append @kv.k.0[%[[POS]]] = %[[KR]] : tensor<4x8xf32>, tensor<4xi32> -> tensor<64x8xf32>
   %kc = mote.kv_append @kv.k.0[%pos] = %kr : tensor<4x8xf32>, tensor<4xi32> -> tensor<64x8xf32>
   // CHECK: %[[VC:.*]] = mote.kv_append @kv.v.0[%[[POS]]] = %[[K]]
