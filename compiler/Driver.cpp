@@ -22,6 +22,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -74,8 +75,9 @@ private:
 Status checkRequest(const CompileRequest &r) {
   if (r.target != "cpu")
     return Status::Error("--target " + r.target + ": not implemented yet (cpu only)");
-  if (r.weights != "f32" && r.weights != "w2" && r.weights != "w4" && r.weights != "w8")
-    return Status::Error("--weights " + r.weights + ": must be f32, w2, w4 or w8");
+  if (r.weights != "f32" && r.weights != "f16" && r.weights != "w2" && r.weights != "w4" &&
+      r.weights != "w8")
+    return Status::Error("--weights " + r.weights + ": must be f32, f16, w2, w4 or w8");
   if (r.groupSize != 0 && r.groupSize != 32 && r.groupSize != 64 && r.groupSize != 128)
     return Status::Error("--group-size " + std::to_string(r.groupSize) +
                          ": must be 32, 64, 128 or 0 (whole row)");
@@ -84,9 +86,23 @@ Status checkRequest(const CompileRequest &r) {
   if (r.scaleDtype != "auto" && r.scaleDtype != "f16" && r.scaleDtype != "f32")
     return Status::Error("--scale-dtype " + r.scaleDtype + ": must be auto, f16 or f32");
   if (r.embedBits != -1 && r.embedBits != 0 && r.embedBits != 2 && r.embedBits != 4 &&
-      r.embedBits != 8)
+      r.embedBits != 8 && r.embedBits != 16)
     return Status::Error("--embed-bits " + std::to_string(r.embedBits) +
-                         ": must be 2, 4, 8 or 0 (f32)");
+                         ": must be 2, 4, 8, 16 (f16) or 0 (f32)");
+  if (r.rounding != "nearest" && r.rounding != "awq" && r.rounding != "gptq")
+    return Status::Error("--rounding " + r.rounding + ": must be nearest, awq or gptq");
+  if (r.rounding != "nearest" && r.calibration.empty())
+    return Status::Error("--rounding " + r.rounding + ": needs --calibration STATS");
+  if (!r.calibration.empty() && r.rounding == "nearest")
+    return Status::Error("--calibration " + r.calibration +
+                         ": needs --rounding awq or gptq");
+  if (r.kvDtype != "f32" && r.kvDtype != "q8")
+    return Status::Error("--kv-dtype " + r.kvDtype + ": must be f32 or q8");
+  if (r.activations != "auto" && r.activations != "int8" && r.activations != "f32")
+    return Status::Error("--activations " + r.activations + ": must be auto, int8 or f32");
+  if (r.loraMaxRank < 0 || r.loraMaxRank > 256)
+    return Status::Error("--lora-max-rank " + std::to_string(r.loraMaxRank) +
+                         ": rank above the maximum (must be in 1..256, or 0 = no LoRA)");
   if (r.output.empty())
     return Status::Error("-o: an output file is required");
   return Status::Ok();
@@ -135,6 +151,12 @@ void printReport(const std::string &out, const BundleReport &r) {
                    t.name.c_str(), t.bits, (unsigned long long)t.groupSize,
                    t.f.c_str(), 8.0 * double(t.bytes) / double(t.numel),
                    (unsigned long long)t.bytes, t.relErr, t.relErrMaxAbs);
+  for (const TensorSummary &t : r.tensorList)
+    if (t.relOutErr >= 0) // calibrated rounding
+      std::fprintf(stderr,
+                   "    %-28s rel. output error on the calibration H %.3e "
+                   "(weight-only search %.3e)\n",
+                   t.name.c_str(), t.relOutErr, t.relOutErrSearch);
   std::fprintf(stderr, "  kv cache: %llu bytes per token\n",
                (unsigned long long)r.kvBytesPerToken);
   for (const GraphSummary &g : r.graphs)
@@ -145,8 +167,15 @@ void printReport(const std::string &out, const BundleReport &r) {
                  (unsigned long long)g.arenaBytes);
 }
 
+// What --kv-share / --kv-share-boundary did, for the report.
+struct KVShareSummary {
+  bool applied = false;
+  uint32_t trainedShared = 0, shared = 0, source = 0; // source: the layer read
+  uint64_t bytesBefore = 0, bytesAfter = 0;           // KV bytes per token
+};
+
 Status writeReportJson(const std::string &path, const CompileRequest &req,
-                       const BundleReport &r) {
+                       const BundleReport &r, const KVShareSummary &kvs) {
   nlohmann::json j;
   j["output"] = req.output;
   j["model"] = req.model;
@@ -162,10 +191,21 @@ Status writeReportJson(const std::string &path, const CompileRequest &req,
          {"f", t.f}, {"numel", t.numel}, {"bytes", t.bytes},
          {"rel_sq_error", t.relErr}, {"rel_sq_error_maxabs", t.relErrMaxAbs},
          {"bits_per_weight", t.numel ? 8.0 * double(t.bytes) / double(t.numel) : 0.0}});
+    if (t.relOutErr >= 0) { // calibrated rounding
+      j["tensor_bits"].back()["rel_out_error"] = t.relOutErr;
+      j["tensor_bits"].back()["rel_out_error_search"] = t.relOutErrSearch;
+    }
   }
   j["weight_numel"] = numel;
   j["bits_per_weight"] = numel ? 8.0 * double(r.weightBytes) / double(numel) : 0.0;
   j["kv_bytes_per_token"] = r.kvBytesPerToken;
+  if (kvs.applied) // the rewrite changes the model when it shares more than trained
+    j["kv_share"] = {{"shared_layers", kvs.shared},
+                     {"trained_shared_layers", kvs.trainedShared},
+                     {"source_layer", kvs.source},
+                     {"kv_bytes_per_token_before", kvs.bytesBefore},
+                     {"kv_bytes_per_token_after", kvs.bytesAfter},
+                     {"changes_model", kvs.shared > kvs.trainedShared}};
   j["graphs"] = nlohmann::json::array();
   for (const GraphSummary &g : r.graphs)
     j["graphs"].push_back({{"name", g.name}, {"kind", g.kind},
@@ -204,7 +244,7 @@ bool hasSharedLayers(mlir::ModuleOp module) {
 // shared layers) this changes the model, and the report says so.
 Status applyKvShare(const CompileRequest &req, mlir::MLIRContext &ctx,
                     mlir::ModuleOp module, ImportedModel &model,
-                    FirstError &diag) {
+                    FirstError &diag, KVShareSummary &out) {
   if (req.kvShare.empty() && req.kvShareBoundary < 0)
     return Status::Ok();
   uint64_t before = kvBytesPerToken(module);
@@ -222,6 +262,8 @@ Status applyKvShare(const CompileRequest &req, mlir::MLIRContext &ctx,
       shared = uint32_t(n.getInt());
   uint32_t trained = model.spec.num_kv_shared_layers;
   model.spec.num_kv_shared_layers = shared; // the bundle's spec says what runs
+  const uint32_t nl = model.spec.n_layers;
+  out = {true, trained, shared, nl > shared ? nl - shared - 1 : 0, before, after};
   if (!req.quiet) {
     uint32_t L = model.spec.n_layers, first = L - shared;
     std::fprintf(stderr,
@@ -241,6 +283,45 @@ Status applyKvShare(const CompileRequest &req, mlir::MLIRContext &ctx,
                  (unsigned long long)before, (unsigned long long)after,
                  before ? 100.0 * (double(after) - double(before)) / double(before) : 0.0);
   }
+  return Status::Ok();
+}
+
+// --buckets prefill=1,8,32:context=256,1024 (context defaults to the
+// compile context). Values are checked by mote-bucketize; this only parses.
+Status parseBuckets(const std::string &spec, uint32_t context,
+                    MoteBucketizePassOptions &o) {
+  auto bad = [&](const std::string &why) {
+    return Status::Error("--buckets " + spec + ": " + why);
+  };
+  std::vector<int64_t> prefill, ctx;
+  bool havePrefill = false, haveContext = false;
+  std::stringstream parts(spec);
+  std::string part;
+  while (std::getline(parts, part, ':')) {
+    size_t eq = part.find('=');
+    if (eq == std::string::npos)
+      return bad("'" + part + "' is not KEY=N,N,...");
+    std::string key = part.substr(0, eq);
+    std::vector<int64_t> *dst = key == "prefill" ? &prefill : key == "context" ? &ctx : nullptr;
+    if (!dst)
+      return bad("unknown key '" + key + "' (prefill or context)");
+    (key == "prefill" ? havePrefill : haveContext) = true;
+    std::stringstream nums(part.substr(eq + 1));
+    std::string n;
+    while (std::getline(nums, n, ',')) {
+      char *end = nullptr;
+      long long v = std::strtoll(n.c_str(), &end, 10);
+      if (n.empty() || *end || v < 0 || v > (1ll << 24))
+        return bad("'" + n + "' is not a token count");
+      dst->push_back(v);
+    }
+  }
+  if (!havePrefill)
+    return bad("needs prefill=T,T,...");
+  if (!haveContext)
+    ctx.push_back(context);
+  o.prefill.assign(prefill.begin(), prefill.end());
+  o.context.assign(ctx.begin(), ctx.end());
   return Status::Ok();
 }
 
@@ -281,7 +362,7 @@ Status loadModule(mlir::MLIRContext &ctx, const CompileRequest &req,
   return Status::Ok();
 }
 
-Status compile(const CompileRequest &req, BundleReport &report) {
+Status compile(const CompileRequest &req, BundleReport &report, KVShareSummary &kvs) {
   Status st = checkRequest(req);
   if (!st.ok())
     return st;
@@ -304,7 +385,7 @@ Status compile(const CompileRequest &req, BundleReport &report) {
   mlir::OwningOpRef<mlir::ModuleOp> module;
   if (!(st = loadModule(ctx, req, model, gopts, diag, module)).ok())
     return st;
-  if (!(st = applyKvShare(req, ctx, *module, model, diag)).ok())
+  if (!(st = applyKvShare(req, ctx, *module, model, diag, kvs)).ok())
     return st;
 
   mlir::PassManager pm(&ctx);
@@ -321,14 +402,39 @@ Status compile(const CompileRequest &req, BundleReport &report) {
     qo.policy = req.weights;
     qo.group = req.groupSize;
     qo.f = req.fMode;
-    qo.embed = req.embedBits >= 0 ? req.embedBits : (req.weights == "f32" ? 0 : 4);
+    // Default embedding width: f32 with f32 weights, f16 with f16 weights,
+    // else 4-bit (as Apple's on-device model).
+    qo.embed = req.embedBits >= 0      ? req.embedBits
+               : req.weights == "f32" ? 0
+               : req.weights == "f16" ? 16
+                                      : 4;
     qo.policyFile = req.weightsPolicy;
     pm.addPass(createMoteQuantizePass(qo));
+  }
+  // --kv-dtype q8: i8 caches (the 8-bit KV cache, docs/quantization.md).
+  if (req.kvDtype != "f32") {
+    MoteKVDtypePassOptions ko;
+    ko.dtype = req.kvDtype;
+    pm.addPass(createMoteKVDtypePass(ko));
   }
   // KV-shared layers (native or --kv-share) write no KV: in prefill they
   // only need the last row (docs/passes/mote-prune-shared-prefill.md).
   if (hasSharedLayers(*module))
     pm.addPass(createMotePruneSharedPrefillPass());
+  // --lora-max-rank: run-time LoRA adapter sites (docs/lora.md).
+  if (req.loraMaxRank > 0) {
+    MoteLoraFusePassOptions lo;
+    lo.maxRank = req.loraMaxRank;
+    lo.targets = req.loraTargets;
+    pm.addPass(createMoteLoraFusePass(lo));
+  }
+  // --buckets: static-shape (T, C) clones of the graphs (docs/buckets.md).
+  if (!req.buckets.empty()) {
+    MoteBucketizePassOptions bo;
+    if (!(st = parseBuckets(req.buckets, resolvedContext(model.spec, gopts), bo)).ok())
+      return st;
+    pm.addPass(createMoteBucketizePass(bo));
+  }
   buildCpuPipeline(pm);
   if (mlir::failed(pm.run(*module)))
     return Status::Error(diag.take("the CPU pipeline failed"));
@@ -340,10 +446,22 @@ Status compile(const CompileRequest &req, BundleReport &report) {
   bopts.prefillTokens = std::min(req.prefillTokens, bopts.context);
   bopts.targets = req.target;
   bopts.scaleDtype = req.scaleDtype;
+  bopts.calibration = req.calibration;
+  bopts.rounding = req.rounding;
+  bopts.kvDtype = req.kvDtype;
+  // auto: int8 whenever some weight is quantized (measured faster at a small
+  // error, docs/quantization.md "int8 activations"); nothing recorded else.
+  if (req.activations != "auto")
+    bopts.activations = req.activations;
+  else if (req.weights == "w2" || req.weights == "w4" || req.weights == "w8" ||
+           !req.weightsPolicy.empty() || (req.embedBits > 0 && req.embedBits < 16))
+    bopts.activations = "int8";
   st = writeBundle(*module, model, bopts, req.output, report,
                    makeProgress(req.quiet));
   // I/O errors name the output already; the rest are about the IR.
-  if (!st.ok() && st.message.rfind(req.output, 0) != 0)
+  // So do errors about the calibration stats file.
+  if (!st.ok() && st.message.rfind(req.output, 0) != 0 &&
+      (req.calibration.empty() || st.message.rfind(req.calibration, 0) != 0))
     return Status::Error((req.fromMlir.empty() ? req.model : req.fromMlir) +
                          ": " + st.message);
   if (!st.ok())
@@ -360,9 +478,10 @@ Status compile(const CompileRequest &req, BundleReport &report) {
 
 int runCompile(const CompileRequest &req) {
   BundleReport report;
-  Status st = compile(req, report);
+  KVShareSummary kvs;
+  Status st = compile(req, report, kvs);
   if (st.ok() && !req.reportJson.empty())
-    st = writeReportJson(req.reportJson, req, report);
+    st = writeReportJson(req.reportJson, req, report, kvs);
   if (!st.ok()) {
     // A report failure comes after the bundle was written: take it back so
     // a failing motec never leaves an output file.
@@ -393,7 +512,8 @@ Status readBundle(const std::string &path, std::string &bytes,
   ss << in.rdbuf();
   bytes = ss.str();
   if (bytes.size() < MOTE_BUNDLE_HEADER_SIZE ||
-      bytes.compare(0, 8, MOTE_BUNDLE_MAGIC, 8) != 0)
+      (bytes.compare(0, 8, MOTE_BUNDLE_MAGIC, 8) != 0 &&
+       bytes.compare(0, 8, MOTE_ADAPTER_MAGIC, 8) != 0)) // LoRA adapters too
     return Status::Error(path + ": header: not a Mote bundle (bad magic)");
   if (getU64(bytes, MOTE_HDR_OFF_HEADER_XXH64) !=
       mote_xxh64(bytes.data(), MOTE_HDR_OFF_HEADER_XXH64, 0))
@@ -443,6 +563,19 @@ int runInspect(const std::string &path) {
                 (unsigned long long)sec.size(), sec.alignment());
   std::printf("tensors: %d, kv caches: %d\n", m.tensors_size(),
               m.kv_caches_size());
+  if (m.kv_caches_size() && m.kv_caches(0).dtype() == bundle::Q8)
+    std::printf("kv cache dtype: q8 (int8 codes + one f32 scale per %u columns)\n",
+                m.kv_caches(0).group_size());
+  for (const bundle::LoraSite &l : m.lora_sites()) { // LoRA (docs/lora.md)
+    if (m.kind() == "adapter")
+      std::printf("lora adapter %s: %ux%u, rank %u, scale %g\n", l.name().c_str(),
+                  l.out_features(), l.in_features(), l.max_rank(), double(l.scale()));
+    else
+      std::printf("lora site %s: %ux%u, max rank %u\n", l.name().c_str(), l.out_features(),
+                  l.in_features(), l.max_rank());
+  }
+  if (m.kind() == "adapter")
+    std::printf("base_hash: %016llx\n", (unsigned long long)m.base_hash());
   for (const bundle::Graph &g : m.graphs())
     std::printf("graph %s (%s, %s): T=%u, context %u, %d steps, %d values, "
                 "arena %llu bytes\n",

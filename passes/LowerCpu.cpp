@@ -24,6 +24,7 @@ StringRef kernelFamily(Operation *op) {
       .Case<EmbeddingOp>([](auto) { return "embedding"; })
       .Case<RMSNormOp>([](auto) { return "rms_norm"; })
       .Case<LinearOp>([](auto) { return "linear"; })
+      .Case<LoraLinearOp>([](auto) { return "lora_linear"; })
       .Case<RopeOp>([](auto) { return "rope"; })
       .Case<KVAppendOp>([](auto) { return "kv_append"; })
       .Case<AttentionOp>([](auto) { return "attention"; })
@@ -36,11 +37,35 @@ StringRef kernelFamily(Operation *op) {
 
 // The CPU kernels take f32 data (weights, caches, activations) and i32
 // token ids / positions; anything else (f16, bf16, quantized) has no kernel.
+// The 8-bit KV cache (mote-kv-dtype q8): an i8 cache value, the result of
+// kv_append or the k/v operand of attention.
+bool isQ8Cache(Operation *op, Value v) {
+  if (!cast<RankedTensorType>(v.getType()).getElementType().isSignlessInteger(8))
+    return false;
+  if (auto a = dyn_cast<KVAppendOp>(op))
+    return v == a.getResult();
+  if (auto at = dyn_cast<AttentionOp>(op))
+    return v == at.getKCache() || v == at.getVCache();
+  return false;
+}
+
+// Whether op writes or reads an 8-bit KV cache: its kernel is then
+// "kv_append_q8_f32" / "attention_q8_f32" (f32 activations).
+bool readsQ8Cache(Operation *op) {
+  if (auto a = dyn_cast<KVAppendOp>(op))
+    return isQ8Cache(op, a.getResult());
+  if (auto at = dyn_cast<AttentionOp>(op))
+    return isQ8Cache(op, at.getKCache());
+  return false;
+}
+
 LogicalResult checkF32(Operation *op) {
-  SmallVector<Type> types(op->getOperandTypes());
-  llvm::append_range(types, op->getResultTypes());
-  for (Type type : types) {
-    Type elt = cast<RankedTensorType>(type).getElementType();
+  SmallVector<Value> values(op->getOperands());
+  llvm::append_range(values, op->getResults());
+  for (Value v : values) {
+    Type elt = cast<RankedTensorType>(v.getType()).getElementType();
+    if (isQ8Cache(op, v))
+      continue;
     if (!elt.isF32() && !elt.isSignlessInteger(32))
       return op->emitOpError()
              << "has no CPU kernel for element type " << elt
@@ -56,6 +81,8 @@ int64_t quantBits(Operation *op) {
   Value w;
   if (auto lin = dyn_cast<LinearOp>(op))
     w = lin.getWeight();
+  else if (auto ll = dyn_cast<LoraLinearOp>(op))
+    w = ll.getWeight();
   else if (auto lg = dyn_cast<LogitsOp>(op))
     w = lg.getWeight();
   else if (auto emb = dyn_cast<EmbeddingOp>(op))
@@ -83,8 +110,12 @@ LogicalResult lowerOp(Operation *op) {
                                 "before -mote-lower-cpu";
   int64_t bits = quantBits(op);
   std::string kernel = family.str();
-  if (bits)
+  if (bits == 16) // f16 weights
+    kernel += "_f16";
+  else if (bits)
     kernel += "_q" + std::to_string(bits);
+  if (readsQ8Cache(op))
+    kernel += "_q8";
   // last_row copies a row of f32 activations or of i32 positions.
   std::string suffix = "_f32";
   if (auto lr = dyn_cast<LastRowOp>(op);

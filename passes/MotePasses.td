@@ -144,6 +144,93 @@ def MotePruneSharedPrefillPass
 }
 
 //===----------------------------------------------------------------------===//
+// KV cache element type
+//===----------------------------------------------------------------------===//
+
+def MoteKVDtypePass : Pass<"mote-kv-dtype", "mlir::ModuleOp"> {
+  let summary = "Set the element type of every KV cache (f32 or the 8-bit q8)";
+  let description = [{
+    `dtype=q8` retypes every `mote.kv_cache` to i8 and every `mote.kv_append`
+    result to its cache's type, so the attentions reading them take i8
+    caches. The CPU target stores int8 codes with one f32 scale per cache row
+    and KV head (symmetric, round to nearest even, scale = max|x|/127) and
+    quantizes each row as `kv_append` writes it (docs/quantization.md).
+    `dtype=f32` makes them f32 again. Rejected: any other dtype, and a cache
+    value read by an op other than `mote.attention`.
+
+    Before: `mote.kv_cache @kv.k.0 : tensor<512x32xf32>`,
+    `%kc = mote.kv_append @kv.k.0[%pos] = %k : ... -> tensor<512x32xf32>`.
+    After: `mote.kv_cache @kv.k.0 : tensor<512x32xi8>`, `... -> tensor<512x32xi8>`.
+  }];
+  let options = [
+    Option<"dtype", "dtype", "std::string", /*default=*/"\"q8\"",
+           "KV cache element type: f32 or q8 (int8 codes + row/head scales)">
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// LoRA adapters
+//===----------------------------------------------------------------------===//
+
+def MoteLoraFusePass : Pass<"mote-lora-fuse", "mlir::ModuleOp"> {
+  let summary = "Give the targeted linears run-time LoRA adapter sites";
+  let description = [{
+    Every `mote.linear` whose weight is `@layers.<i>.<w>` for a targeted
+    module (q = wq, k = wk, v = wv, o = wo, gate = w1, up = w3, down = w2)
+    becomes `mote.lora_linear ... site @lora.layers.<i>.<w>`, and one
+    `mote.lora_site` per weight records its K, N and `max-rank`. The
+    adapter (A, B, scale, rank r <= max-rank) is a run-time input bound per
+    session, so one compiled base serves every adapter (docs/lora.md).
+    Rejected: max-rank outside 1..256, an unknown target name, and a target
+    that matches no linear of the module.
+
+    Before: `%q = mote.linear %h, %wq : ...`
+    After: `%q = mote.lora_linear %h, %wq site @lora.layers.0.wq : ...` and
+    `mote.lora_site @lora.layers.0.wq {in_features = 64 : i64, max_rank = 32 : i64, out_features = 64 : i64}`
+  }];
+  let options = [
+    Option<"maxRank", "max-rank", "int64_t", /*default=*/"32",
+           "Largest adapter rank the sites accept (1..256)">,
+    Option<"targets", "targets", "std::string",
+           /*default=*/"\"q,k,v,o,gate,up,down\"",
+           "Comma-separated modules: q, k, v, o, gate, up, down">
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// Static shapes
+//===----------------------------------------------------------------------===//
+
+def MoteBucketizePass : Pass<"mote-bucketize", "mlir::ModuleOp"> {
+  let summary = "Clone graphs into static-shape (token, context) bucket variants";
+  let description = [{
+    For an NPU that runs only static graphs (docs/buckets.md). Every
+    `prefill` graph is cloned once per token bucket T and context bucket C
+    into `@prefill_t<T>_c<C>`, every `decode` graph (T = 1) once per C into
+    `@decode_c<C>`; the clones carry `mote.bucket`, `mote.max_tokens = T`
+    and `mote.context = C`, every activation gets T rows (one-row values
+    after `mote.last_row` and last-row logits keep 1) and every
+    `mote.kv_append` result C rows: a prefix view of the one cache symbol,
+    so a session upgrades to a larger C without copying. The original
+    graphs stay (the CPU can run them with any active row count). Each
+    clone gets its own arena from `mote-plan-memory`. Rejected: an empty
+    list, a zero, an unsorted or repeated bucket, a context bucket above
+    the graph's `mote.context`, a token bucket above the smallest context
+    bucket, a bucket graph name already taken.
+
+    Before: `func.func @prefill(%tok: tensor<64xi32>, ...)` with context 1024.
+    After (prefill=8 context=256), in addition:
+    `func.func @prefill_t8_c256(%tok: tensor<8xi32>, ...) attributes {mote.bucket, mote.max_tokens = 8, mote.context = 256, ...}`
+  }];
+  let options = [
+    ListOption<"prefill", "prefill", "int64_t",
+               "Token buckets T of the prefill clones, increasing">,
+    ListOption<"context", "context", "int64_t",
+               "Context buckets C (KV rows a clone addresses), increasing">
+  ];
+}
+
+//===----------------------------------------------------------------------===//
 // Targets
 //===----------------------------------------------------------------------===//
 

@@ -19,8 +19,10 @@ using namespace mote;
 
 namespace {
 
-// "w2" -> 2, "w4" -> 4, "w8" -> 8, "f32" -> 0; -1 otherwise.
+// "w2" -> 2, "w4" -> 4, "w8" -> 8, "f16" -> 16 (IEEE half), "f32" -> 0; -1
+// otherwise.
 int parseWidth(StringRef s) {
+  if (s == "f16") return 16;
   if (s == "w2") return 2;
   if (s == "w4") return 4;
   if (s == "w8") return 8;
@@ -42,6 +44,8 @@ llvm::StringMap<Roles> paramRoles(ModuleOp module) {
       Operation *user = use.getOwner();
       if (auto lin = dyn_cast<LinearOp>(user); lin && use.get() == lin.getWeight())
         r.linear = true;
+      else if (auto ll = dyn_cast<LoraLinearOp>(user); ll && use.get() == ll.getWeight())
+        r.linear = true; // LoRA site: the base is the same linear
       else if (auto emb = dyn_cast<EmbeddingOp>(user); emb && use.get() == emb.getTable())
         r.embed = true;
       else if (auto lg = dyn_cast<LogitsOp>(user); lg && use.get() == lg.getWeight())
@@ -61,15 +65,15 @@ struct MoteQuantizePass : mote::impl::MoteQuantizePassBase<MoteQuantizePass> {
     int bits = parseWidth(policy);
     if (bits < 0)
       return fail(module, "mote-quantize: policy '" + policy +
-                              "': unsupported width (w2, w4, w8 or f32)");
+                              "': unsupported width (w2, w4, w8, f16 or f32)");
     if (group != 0 && group != 32 && group != 64 && group != 128)
       return fail(module, "mote-quantize: group " + std::to_string(group) +
                               ": unsupported group size (32, 64, 128 or 0 = whole row)");
     if (f != "maxabs" && f != "search")
       return fail(module, "mote-quantize: f '" + f + "': must be maxabs or search");
-    if (embed != 0 && embed != 2 && embed != 4 && embed != 8)
+    if (embed != 0 && embed != 2 && embed != 4 && embed != 8 && embed != 16)
       return fail(module, "mote-quantize: embed " + std::to_string(embed) +
-                              ": unsupported bits (2, 4, 8 or 0 = f32)");
+                              ": unsupported bits (2, 4, 8, 16 = f16 or 0 = f32)");
 
     llvm::StringMap<Roles> roles = paramRoles(module);
     llvm::StringMap<ParamOp> params;
@@ -95,6 +99,11 @@ struct MoteQuantizePass : mote::impl::MoteQuantizePassBase<MoteQuantizePass> {
       if (b == 0)
         continue;
       Builder builder(ctx);
+      if (b == 16) { // IEEE half storage: no grid, no groups
+        p->setAttr(kQuantAttr, builder.getDictionaryAttr({builder.getNamedAttr(
+                                   "bits", builder.getI64IntegerAttr(16))}));
+        continue;
+      }
       p->setAttr(kQuantAttr,
                  builder.getDictionaryAttr(
                      {builder.getNamedAttr("bits", builder.getI64IntegerAttr(b)),
@@ -124,7 +133,7 @@ struct MoteQuantizePass : mote::impl::MoteQuantizePassBase<MoteQuantizePass> {
     const llvm::json::Object *obj = json->getAsObject();
     if (!obj)
       return module.emitError()
-             << policyFile << ": must be a JSON object {\"<param>\": \"w2|w4|w8|f32\"}";
+             << policyFile << ": must be a JSON object {\"<param>\": \"w2|w4|w8|f16|f32\"}";
     // Sorted, so the first error does not depend on hash order.
     std::vector<std::string> keys;
     for (const auto &kv : *obj)
@@ -141,12 +150,12 @@ struct MoteQuantizePass : mote::impl::MoteQuantizePassBase<MoteQuantizePass> {
       if (b < 0)
         return pit->second.emitError()
                << policyFile << ": field '" << key
-               << "': width must be \"w2\", \"w4\", \"w8\" or \"f32\"";
+               << "': width must be \"w2\", \"w4\", \"w8\", \"f16\" or \"f32\"";
       auto rt = dyn_cast<RankedTensorType>(pit->second.getType());
       const Roles &r = roles.lookup(key);
       if (b != 0 && (!rt || rt.getRank() != 2 || r.other || (!r.linear && !r.embed)))
         return pit->second.emitError()
-               << policyFile << ": field '" << key << "': w" << b
+               << policyFile << ": field '" << key << "': " << *s
                << " is not a width this weight's ops can take (only rank-2 "
                   "linear, embedding and logits weights are quantized)";
       width[key] = b;

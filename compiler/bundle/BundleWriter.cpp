@@ -3,15 +3,19 @@
 // mapping. Layout and checksums: docs/bundle-format.md.
 #include "compiler/bundle/BundleWriter.h"
 #include "compiler/import/Import.h"
+#include "compiler/quant/Calibrate.h"
+#include "compiler/quant/CalibrationStats.h"
 #include "compiler/quant/Quantize.h"
 #include "dialects/Mote/IR/MoteOps.h"
 
 #include "mote/bundle_format.h"
 #include "mote_bundle.pb.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -223,6 +227,10 @@ std::vector<QuantChoice> quantChoices(mlir::ModuleOp module,
       continue;
     mlir::DictionaryAttr q = it->second;
     auto bits = mlir::dyn_cast_or_null<mlir::IntegerAttr>(q.get("bits"));
+    if (bits && bits.getInt() == 16) { // f16 storage: no grid
+      out[i].bits = 16;
+      continue;
+    }
     auto group = mlir::dyn_cast_or_null<mlir::IntegerAttr>(q.get("group_size"));
     auto f = mlir::dyn_cast_or_null<mlir::StringAttr>(q.get("f"));
     if (!bits || !group || !f) // the dialect verifier rules this out
@@ -272,6 +280,53 @@ void retypeWeightValues(pb::Manifest &m) {
         v.set_dtype(m.tensors(int(v.ref())).dtype());
 }
 
+// Graph.cost_estimate_s of each bucket graph (docs/buckets.md): a roofline
+// of one call, weight bytes / 20 GB/s + FLOPs / 100 GFLOP/s + 1 us per
+// step. FLOPs: 2·rows·N·K per linear/logits/LoRA step, plus attention at a
+// half-full context (4·rows·heads·head_dim·C/2). The constants only need to
+// rank chunkings sensibly; mote-bench --bucket-costs measures real ones.
+void estimateBucketCosts(pb::Manifest &m) {
+  for (pb::Graph &g : *m.mutable_graphs()) {
+    if (!g.bucket())
+      continue;
+    auto shape = [&](uint32_t v, int d) -> double {
+      if (v >= uint32_t(g.values_size()) || d >= g.values(int(v)).shape_size())
+        return 0.0;
+      return double(g.values(int(v)).shape(d));
+    };
+    double flops = 0.0, bytes = 0.0, logits = 0.0;
+    std::set<uint32_t> seen;
+    for (const pb::Value &v : g.values())
+      if (v.kind() == pb::WEIGHT && v.ref() < uint32_t(m.tensors_size()) &&
+          seen.insert(v.ref()).second) {
+        const pb::Tensor &t = m.tensors(int(v.ref()));
+        bytes += double(t.size()) + (t.has_quant() ? double(t.quant().scale_size()) : 0.0);
+      }
+    for (const pb::Step &s : g.steps()) {
+      if (s.operands_size() < 2 || s.results_size() < 1)
+        continue;
+      double rows = shape(s.results(0), 0);
+      if (s.op() == pb::LINEAR || s.op() == pb::LOGITS || s.op() == pb::LORA_LINEAR)
+        flops += 2.0 * rows * shape(s.operands(1), 0) * shape(s.operands(1), 1);
+      if (s.op() == pb::LOGITS) { // its weight streams once per call
+        uint32_t w = s.operands(1);
+        const pb::Value &v = g.values(int(w));
+        double tb = 0.0;
+        if (v.kind() == pb::WEIGHT && v.ref() < uint32_t(m.tensors_size())) {
+          const pb::Tensor &t = m.tensors(int(v.ref()));
+          tb = double(t.size()) + (t.has_quant() ? double(t.quant().scale_size()) : 0.0);
+        }
+        logits += tb / 20e9 + 2.0 * rows * shape(w, 0) * shape(w, 1) / 100e9 + 1e-6;
+      }
+      else if (s.op() == pb::ATTENTION)
+        flops += 4.0 * rows * shape(s.operands(0), 1) * double(g.context()) / 2.0;
+    }
+    double t = bytes / 20e9 + flops / 100e9 + 1e-6 * double(g.steps_size());
+    g.set_cost_estimate_s(float(t));
+    g.set_logits_estimate_s(float(std::min(logits, t)));
+  }
+}
+
 // Source tensor as f32 (one tensor in memory at a time).
 Status loadF32(const TensorRef &t, std::vector<float> &out) {
   if (t.bytes != t.numel() * dtypeSize(t.dtype))
@@ -292,13 +347,54 @@ Status loadF32(const TensorRef &t, std::vector<float> &out) {
   return Status::Ok();
 }
 
+// Canonical linear weight names, layers.<i>.{wq,wk,wv,wo,w1,w2,w3}: the
+// weights calibrated rounding applies to (docs/quantization.md).
+bool isLinearWeightName(const std::string &name) {
+  if (name.rfind("layers.", 0) != 0)
+    return false;
+  size_t i = 7, d = i;
+  while (i < name.size() && name[i] >= '0' && name[i] <= '9')
+    ++i;
+  if (i == d || i >= name.size() || name[i] != '.')
+    return false;
+  const std::string w = name.substr(i + 1);
+  return w == "wq" || w == "wk" || w == "wv" || w == "wo" || w == "w1" ||
+         w == "w2" || w == "w3";
+}
+
+// Calibrated rounding for this writeBundle call (none when stats is null).
+struct CalibrationChoice {
+  const CalibrationStats *stats = nullptr;
+  quant::Rounding rounding = quant::Rounding::Nearest;
+};
+
+// f16 weights (--weights f16): each value rounded to the nearest half, the
+// sum of squared rounding errors returned for the report.
+Status writeTensorF16(TempFile &file, const TensorRef &t, uint64_t off,
+                      std::vector<float> &w, double &relErr) {
+  Status st = loadF32(t, w);
+  if (!st.ok())
+    return st;
+  std::vector<uint16_t> half(w.size());
+  double err = 0, norm = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    half[i] = quant::f32ToF16(w[i]);
+    double d = double(w[i]) - double(quant::f16ToF32(half[i]));
+    err += d * d;
+    norm += double(w[i]) * double(w[i]);
+  }
+  relErr = norm > 0 ? err / norm : 0;
+  return file.pwriteAll(half.data(), half.size() * 2, off);
+}
+
 // Quantizes one tensor and writes its codes and scales. A QAT checkpoint's
-// "<name>.quant_f" tensor ([N] or [N, groups]) gives f instead of the mode.
+// "<name>.quant_f" tensor ([N] or [N, groups]) gives f instead of the mode;
+// otherwise a linear weight takes calibrated rounding when `calib` has stats.
 Status writeTensorQuant(TempFile &file, const ImportedModel &model,
                         const std::string &name, const pb::Tensor &t,
                         const QuantChoice &q, uint64_t woff,
                         std::vector<float> &w, std::vector<float> &qf,
-                        TensorSummary &sum) {
+                        TensorSummary &sum, const CalibrationChoice &calib) {
   Status st = loadF32(*model.weights.find(name), w);
   if (!st.ok())
     return st;
@@ -322,11 +418,34 @@ Status writeTensorQuant(TempFile &file, const ImportedModel &model,
   }
   std::vector<uint8_t> codes;
   std::vector<float> scales;
-  if (!quant::quantizeMatrix(w.data(), N, K, q.spec, fixed, nf, codes, scales))
+  const bool calibrated = calib.stats && !fixed && isLinearWeightName(name);
+  if (calibrated) {
+    std::vector<double> H;
+    if (!(st = calibrationHessian(*calib.stats, name, K, H)).ok())
+      return st;
+    std::string err;
+    if (!quant::quantizeMatrixCalibrated(w.data(), N, K, q.spec, calib.rounding,
+                                         H.data(), codes, scales, err))
+      return Status::Error(calib.stats->path + ": " + hessianName(name) + ": " + err);
+    // Output error on H, beside the weight-only search's.
+    quant::QuantSpec searched = q.spec;
+    searched.f = quant::FMode::Search;
+    std::vector<uint8_t> c2;
+    std::vector<float> s2;
+    quant::quantizeMatrix(w.data(), N, K, searched, nullptr, 0, c2, s2);
+    const double energy = quant::outputEnergy(w.data(), N, K, H.data());
+    const double den = energy > 0.0 ? energy : 1.0;
+    sum.relOutErr =
+        quant::outputError(w.data(), N, K, H.data(), q.spec, codes.data(), scales.data()) / den;
+    sum.relOutErrSearch =
+        quant::outputError(w.data(), N, K, H.data(), searched, c2.data(), s2.data()) / den;
+    sum.f = quant::roundingName(calib.rounding);
+  } else if (!quant::quantizeMatrix(w.data(), N, K, q.spec, fixed, nf, codes, scales)) {
     return Status::Error(name + ".quant_f: wrong number of values");
+  }
   sum.relErr = quant::relSqError(w.data(), N, K, q.spec, codes.data(), scales.data());
   sum.relErrMaxAbs = sum.relErr;
-  if (fixed || q.spec.f != quant::FMode::MaxAbs) { // report f = 1 beside it
+  if (fixed || calibrated || q.spec.f != quant::FMode::MaxAbs) { // report f = 1 beside it
     quant::QuantSpec plain = q.spec;
     plain.f = quant::FMode::MaxAbs;
     std::vector<uint8_t> c1;
@@ -366,6 +485,17 @@ Status layoutTensors(pb::Manifest &m, const std::vector<std::string> &refd,
       return Status::Error("@" + refd[i] + ": IR shape " + shapeString(shape) +
                            " differs from the model's " + shapeString(src->shape));
     uint64_t numel = src->numel();
+    if (quant[i].bits == 16) { // f16 weights: plain IEEE half, no Quant
+      if (t->dtype() != pb::F32)
+        return Status::Error("@" + refd[i] + ": mote.quant needs an f32 param");
+      off = alignUp(off, kTensorAlign);
+      t->set_dtype(pb::F16);
+      t->set_section(0);
+      t->set_offset(off);
+      t->set_size(numel * 2);
+      off += numel * 2;
+      continue;
+    }
     if (quant[i].bits) {
       off = alignUp(off, kTensorAlign);
       if (!layoutQuantized(*t, shape, quant[i], off))
@@ -406,7 +536,9 @@ void fillReport(const pb::Manifest &m, uint64_t fileSize, BundleReport &r) {
     r.weightBytes += t.size() + (t.has_quant() ? t.quant().scale_size() : 0);
   r.kvBytesPerToken = 0;
   for (const pb::KVCache &kv : m.kv_caches())
-    r.kvBytesPerToken += uint64_t(kv.width()) * 4;
+    r.kvBytesPerToken += kv.dtype() == pb::Q8 && kv.group_size()
+                             ? uint64_t(kv.width()) + 4ull * (kv.width() / kv.group_size())
+                             : uint64_t(kv.width()) * 4;
   r.fileBytes = fileSize;
   r.graphs.clear();
   for (const pb::Graph &g : m.graphs())
@@ -485,6 +617,8 @@ Status writeBundle(mlir::ModuleOp module, const ImportedModel &model,
   co->set_prefill_tokens(options.prefillTokens);
   co->set_targets(options.targets);
   co->set_compiler_version("motec 0.1.0");
+  co->set_kv_dtype(options.kvDtype);
+  if (!options.activations.empty()) co->set_activations(options.activations);
 
   std::vector<std::string> refd;
   Status st = serializeSchedule(module, m, refd);
@@ -496,10 +630,31 @@ Status writeBundle(mlir::ModuleOp module, const ImportedModel &model,
   if (!st.ok())
     return st;
   retypeWeightValues(m);
+  estimateBucketCosts(m);
 
   pb::Section *sec = addWeightsSection(m, wsize);
   const uint64_t woff = sec->offset();
   const uint64_t fileSize = woff + wsize;
+
+  // Calibrated rounding: every calibrated weight's H is checked before
+  // anything is written.
+  CalibrationStats calibStats;
+  CalibrationChoice calib;
+  if (!options.calibration.empty()) {
+    if (!quant::parseRounding(options.rounding, calib.rounding) ||
+        calib.rounding == quant::Rounding::Nearest)
+      return Status::Error("--rounding " + options.rounding +
+                           ": must be awq or gptq with --calibration");
+    if (!(st = loadCalibrationStats(options.calibration, calibStats)).ok())
+      return st;
+    calib.stats = &calibStats;
+    std::vector<double> H;
+    for (int i = 0; i < m.tensors_size(); ++i)
+      if (quant[size_t(i)].bits && isLinearWeightName(refd[size_t(i)]) &&
+          !model.quantF.find(refd[size_t(i)] + ".quant_f") &&
+          !(st = calibrationHessian(calibStats, refd[size_t(i)], m.tensors(i).shape(1), H)).ok())
+        return st;
+  }
 
   TempFile file(outPath);
   if (!(st = file.open()).ok())
@@ -508,8 +663,12 @@ Status writeBundle(mlir::ModuleOp module, const ImportedModel &model,
   std::vector<TensorSummary> qsum(size_t(m.tensors_size()));
   for (int i = 0; i < m.tensors_size(); ++i) {
     const pb::Tensor &t = m.tensors(i);
-    if (quant[i].bits)
-      st = writeTensorQuant(file, model, refd[i], t, quant[i], woff, qw, qf, qsum[size_t(i)]);
+    if (quant[i].bits == 16)
+      st = writeTensorF16(file, *model.weights.find(refd[i]), woff + t.offset(), qw,
+                          qsum[size_t(i)].relErr);
+    else if (quant[i].bits)
+      st = writeTensorQuant(file, model, refd[i], t, quant[i], woff, qw, qf, qsum[size_t(i)],
+                            calib);
     else
       st = writeTensorF32(file, *model.weights.find(refd[i]), woff + t.offset(), buf);
     if (!st.ok())
@@ -543,7 +702,11 @@ Status writeBundle(mlir::ModuleOp module, const ImportedModel &model,
     for (uint64_t d : t.shape())
       ts.numel *= d;
     ts.bytes = t.size();
-    if (quant[i].bits) {
+    if (quant[i].bits == 16) {
+      ts.bits = 16;
+      ts.f = "f16";
+      ts.relErr = ts.relErrMaxAbs = qsum[size_t(i)].relErr;
+    } else if (quant[i].bits) {
       ts.bits = quant[i].bits;
       ts.groupSize = t.quant().group_size();
       ts.f = model.quantF.find(refd[i] + ".quant_f")
@@ -552,6 +715,10 @@ Status writeBundle(mlir::ModuleOp module, const ImportedModel &model,
       ts.bytes += t.quant().scale_size();
       ts.relErr = qsum[size_t(i)].relErr;
       ts.relErrMaxAbs = qsum[size_t(i)].relErrMaxAbs;
+      if (!qsum[size_t(i)].f.empty()) // calibrated rounding
+        ts.f = qsum[size_t(i)].f;
+      ts.relOutErr = qsum[size_t(i)].relOutErr;
+      ts.relOutErrSearch = qsum[size_t(i)].relOutErrSearch;
     }
     report.tensorList.push_back(ts);
   }

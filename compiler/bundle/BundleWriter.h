@@ -29,6 +29,13 @@ struct BundleOptions {
   // Quantized tensors' scale dtype: "auto" (f16 for 2/4-bit, f32 for 8-bit),
   // "f16" or "f32" (docs/quantization.md).
   std::string scaleDtype = "auto";
+  // Calibrated rounding of the quantized linear weights (docs/quantization.md):
+  // a calib-stats safetensors file and "awq" | "gptq" ("nearest": none).
+  std::string calibration;
+  std::string rounding = "nearest";
+  std::string kvDtype = "f32";  // recorded in CompileOptions.kv_dtype
+  // CompileOptions.activations: "int8" | "f32" | "" (not recorded: f32).
+  std::string activations;
 };
 
 // Figures for the compile report.
@@ -47,6 +54,9 @@ struct TensorSummary {
   uint64_t bytes = 0;        // codes + scales
   double relErr = 0;         // sum (W - What)^2 / sum W^2
   double relErrMaxAbs = 0;   // the same with f = 1 (beside a searched/QAT f)
+  // Calibrated tensors: sum e H e^T / sum w H w^T on the calibration H, of
+  // the stored codes and of the weight-only search (-1: not calibrated).
+  double relOutErr = -1, relOutErrSearch = -1;
 };
 struct BundleReport {
   std::vector<TensorSummary> tensorList;

@@ -66,6 +66,7 @@ bool dtypeOf(mlir::Type elt, pb::DType &out) {
   else if (elt.isF16()) out = pb::F16;
   else if (elt.isBF16()) out = pb::BF16;
   else if (elt.isInteger(32)) out = pb::I32;
+  else if (elt.isSignlessInteger(8)) out = pb::Q8; // the 8-bit KV cache
   else return false;
   return true;
 }
@@ -108,6 +109,7 @@ struct Symbols {
   llvm::StringMap<uint32_t> tensor; // param symbol -> Manifest.tensors index
   llvm::StringMap<uint32_t> kv;     // kv_cache symbol -> Manifest.kv_caches
   llvm::StringMap<mlir::Operation *> params;
+  llvm::StringMap<uint32_t> lora;   // lora_site symbol -> Manifest.lora_sites
 };
 
 class GraphWriter {
@@ -230,7 +232,8 @@ const llvm::StringMap<pb::OpKind> &opKinds() {
       {"mote.linear", pb::LINEAR},       {"mote.rope", pb::ROPE},
       {"mote.kv_append", pb::KV_APPEND}, {"mote.attention", pb::ATTENTION},
       {"mote.swiglu", pb::SWIGLU},       {"mote.add", pb::ADD},
-      {"mote.logits", pb::LOGITS},       {"mote.last_row", pb::LAST_ROW}};
+      {"mote.logits", pb::LOGITS},       {"mote.last_row", pb::LAST_ROW},
+      {"mote.lora_linear", pb::LORA_LINEAR}};
   return kinds;
 }
 
@@ -265,6 +268,15 @@ Status GraphWriter::stepAttrs(mlir::Operation *op, pb::OpKind kind,
       return Status::Error(opName(op) + ": style must be \"interleaved\" or \"half\"");
     s.add_i(style.getValue() == "half" ? 1 : 0);
     need(needF("theta"), "theta");
+    // Scaling (verified by the dialect): i = {.., kind, original_max_positions},
+    // f = {.., factor, low_freq_factor, high_freq_factor}; 0 where unused.
+    if (auto sc = op->getAttrOfType<mlir::StringAttr>("scaling")) {
+      s.add_i(sc.getValue() == "linear" ? 1 : 2);
+      s.add_i(intAttr(op, "original_max_positions").value_or(0));
+      s.add_f(static_cast<float>(floatAttr(op, "factor").value_or(1.0)));
+      s.add_f(static_cast<float>(floatAttr(op, "low_freq_factor").value_or(0.0)));
+      s.add_f(static_cast<float>(floatAttr(op, "high_freq_factor").value_or(0.0)));
+    }
     break;
   }
   case pb::ATTENTION:
@@ -276,6 +288,14 @@ Status GraphWriter::stepAttrs(mlir::Operation *op, pb::OpKind kind,
   case pb::LOGITS:
     s.add_i(intAttr(op, "all_rows").value_or(0));
     break;
+  case pb::LORA_LINEAR: { // i[0]: the site's index in Manifest.lora_sites
+    auto site = op->getAttrOfType<mlir::FlatSymbolRefAttr>("site");
+    auto it = site ? syms_.lora.find(site.getValue()) : syms_.lora.end();
+    if (it == syms_.lora.end())
+      return Status::Error(opName(op) + ": site does not name a mote.lora_site");
+    s.add_i(it->second);
+    break;
+  }
   default:
     break;
   }
@@ -355,6 +375,8 @@ Status GraphWriter::run(mlir::func::FuncOp fn, pb::Graph &g) {
   g.set_target(target ? target.getValue().str() : "cpu");
   g.set_max_tokens(u32Attr(fn, "mote.max_tokens", 0));
   g.set_context(u32Attr(fn, "mote.context", 0));
+  if (fn->hasAttr("mote.bucket")) // mote-bucketize's static clones
+    g.set_bucket(true);
   auto arena = intAttr(fn, "mote.arena_size");
   if (!arena)
     return Status::Error(fname + ": no mote.arena_size (run mote-plan-memory)");
@@ -405,18 +427,36 @@ Status serializeSchedule(mlir::ModuleOp module, bundle::Manifest &manifest,
         mlir::SymbolTable::getSymbolAttrName());
     if (name == "mote.param" && symName) {
       syms.params[symName.getValue()] = &op;
+    } else if (name == "mote.lora_site" && symName) {
+      pb::LoraSite *ls = manifest.add_lora_sites();
+      ls->set_name(symName.getValue().str());
+      ls->set_in_features(uint32_t(intAttr(&op, "in_features").value_or(0)));
+      ls->set_out_features(uint32_t(intAttr(&op, "out_features").value_or(0)));
+      ls->set_max_rank(uint32_t(intAttr(&op, "max_rank").value_or(0)));
+      syms.lora[symName.getValue()] = uint32_t(manifest.lora_sites_size() - 1);
     } else if (name == "mote.kv_cache" && symName) {
       auto ty = firstAttrOf<mlir::TypeAttr>(&op);
       auto rt = ty ? mlir::dyn_cast<mlir::RankedTensorType>(ty.getValue())
                    : mlir::RankedTensorType();
+      bool q8 = rt && rt.getElementType().isSignlessInteger(8);
       if (!rt || rt.getRank() != 2 || !rt.hasStaticShape() ||
-          !rt.getElementType().isF32())
+          !(rt.getElementType().isF32() || q8))
         return Status::Error("'mote.kv_cache' @" + symName.getValue().str() +
-                             ": expected a static tensor<CxWxf32>");
+                             ": expected a static tensor<CxWxf32> or tensor<CxWxi8>");
       pb::KVCache *kv = manifest.add_kv_caches();
       kv->set_name(symName.getValue().str());
       kv->set_width(static_cast<uint32_t>(rt.getDimSize(1)));
-      kv->set_dtype(pb::F32);
+      kv->set_dtype(q8 ? pb::Q8 : pb::F32);
+      if (q8) { // one f32 scale per cache row and KV head
+        uint32_t hd = manifest.model().head_dim();
+        if (hd == 0 || rt.getDimSize(1) % hd != 0)
+          return Status::Error("'mote.kv_cache' @" + symName.getValue().str() +
+                               ": 8-bit cache width is not a multiple of head_dim " +
+                               std::to_string(hd));
+        kv->set_group_size(hd);
+        kv->set_scale_dtype(pb::F32);
+        kv->set_layout("i8-rows+f32-row-head-scales");
+      }
       syms.kv[symName.getValue()] = manifest.kv_caches_size() - 1;
     }
   }

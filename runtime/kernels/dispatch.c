@@ -7,16 +7,22 @@
 /* ---------------------------------------------------------------- generic */
 
 static const mote_kernels_t kRef = {
-    "ref",
-    mote_linear_f32_ref,
-    mote_rms_norm_f32_ref,
-    mote_rope_f32_ref,
-    mote_attention_f32_ref,
-    mote_swiglu_f32_ref,
-    mote_add_f32_ref,
-    mote_linear_q2_f32_ref,
-    mote_linear_q4_f32_ref,
-    mote_linear_q8_f32_ref,
+    .isa = "ref",
+    .linear_f32 = mote_linear_f32_ref,
+    .rms_norm_f32 = mote_rms_norm_f32_ref,
+    .rope_f32 = mote_rope_f32_ref,
+    .attention_f32 = mote_attention_f32_ref,
+    .swiglu_f32 = mote_swiglu_f32_ref,
+    .add_f32 = mote_add_f32_ref,
+    .linear_q2_f32 = mote_linear_q2_f32_ref,
+    .linear_q4_f32 = mote_linear_q4_f32_ref,
+    .linear_q8_f32 = mote_linear_q8_f32_ref,
+    .linear_qact_i8 = mote_linear_qact_i8_ref,
+    .linear_q2_i8 = mote_linear_q2_i8_ref,
+    .linear_q4_i8 = mote_linear_q4_i8_ref,
+    .linear_q8_i8 = mote_linear_q8_i8_ref,
+    .linear_f16 = mote_linear_f16_ref,
+    .attention_q8_f32 = mote_attention_q8_f32_ref,
 };
 
 const mote_kernels_t *mote_kernels_ref(void) { return &kRef; }
@@ -26,18 +32,26 @@ const mote_kernels_t *mote_kernels_ref(void) { return &kRef; }
 #if defined(MOTE_HAVE_AVX2)
 #include <cpuid.h>
 
-/* Any kernel without an AVX2 version would name its _ref function here. */
+/* Designated fields: a field added to mote_kernels_t later is NULL here, and
+ * the executor then runs its _ref kernel. */
 static const mote_kernels_t kAvx2 = {
-    "avx2",
-    mote_linear_f32_avx2,
-    mote_rms_norm_f32_avx2,
-    mote_rope_f32_avx2,
-    mote_attention_f32_avx2,
-    mote_swiglu_f32_avx2,
-    mote_add_f32_avx2,
-    mote_linear_q2_f32_avx2,
-    mote_linear_q4_f32_avx2,
-    mote_linear_q8_f32_avx2,
+    .isa = "avx2",
+    .linear_f32 = mote_linear_f32_avx2,
+    .rms_norm_f32 = mote_rms_norm_f32_avx2,
+    .rope_f32 = mote_rope_f32_avx2,
+    .attention_f32 = mote_attention_f32_avx2,
+    .swiglu_f32 = mote_swiglu_f32_avx2,
+    .add_f32 = mote_add_f32_avx2,
+    .linear_q2_f32 = mote_linear_q2_f32_avx2,
+    .linear_q4_f32 = mote_linear_q4_f32_avx2,
+    .linear_q8_f32 = mote_linear_q8_f32_avx2,
+    .linear_qact_i8 = mote_linear_qact_i8_avx2,
+    .linear_q2_i8 = mote_linear_q2_i8_avx2,
+    .linear_q4_i8 = mote_linear_q4_i8_avx2,
+    .linear_q8_i8 = mote_linear_q8_i8_avx2,
+    .linear_f16 = mote_linear_f16_avx2,
+    .q_f32_min_rows = 4, /* AVX2 prefill: f32 tiles beat the int8 kernels at T >= 4 */
+    .attention_q8_f32 = mote_attention_q8_f32_avx2,
 };
 
 /* AVX2+FMA+F16C in the CPU, and the OS saves the YMM state (XCR0 bits 1,2):
@@ -67,6 +81,20 @@ const mote_kernels_t *mote_kernels_avx2(void) { return NULL; }
 
 #if defined(MOTE_HAVE_NEON)
 #include <pthread.h>
+#if defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
+int mote_cpu_has_dotprod(void) {
+#if defined(__linux__) && defined(AT_HWCAP)
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+  return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+  return 0; /* unknown OS: the reference int8 kernels */
+#endif
+}
 
 /* NEON is mandatory on AArch64: no CPU check. The table starts as a copy of
  * the reference, so any kernel without a NEON version (a field added later)
@@ -83,6 +111,19 @@ static void init_neon(void) {
   kNeon.attention_f32 = mote_attention_f32_neon;
   kNeon.swiglu_f32 = mote_swiglu_f32_neon;
   kNeon.add_f32 = mote_add_f32_neon;
+  kNeon.linear_f16 = mote_linear_f16_neon;
+  kNeon.linear_q2_f32 = mote_linear_q2_f32_neon;
+  kNeon.linear_q4_f32 = mote_linear_q4_f32_neon;
+  kNeon.linear_q8_f32 = mote_linear_q8_f32_neon;
+  kNeon.attention_q8_f32 = mote_attention_q8_f32_neon;
+  /* int8 activations: the sdot kernels (armv8.2-a+dotprod, their own file
+   * and flags) only when the CPU has them; else the reference. */
+  if (mote_cpu_has_dotprod()) {
+    kNeon.linear_qact_i8 = mote_linear_qact_i8_dotprod;
+    kNeon.linear_q2_i8 = mote_linear_q2_i8_dotprod;
+    kNeon.linear_q4_i8 = mote_linear_q4_i8_dotprod;
+    kNeon.linear_q8_i8 = mote_linear_q8_i8_dotprod;
+  }
 }
 
 const mote_kernels_t *mote_kernels_neon(void) {

@@ -28,13 +28,27 @@ typedef void (*mote_rms_norm_f32_fn)(const float *x, const float *w, float *y,
                                      size_t D, float eps,
                                      size_t t_begin, size_t t_end);
 
+/* RoPE frequencies (docs/dialect.md, mote.rope): base_i = theta^(-2i/hd);
+ * scaling 0: base_i; 1 ("linear"): base_i / factor; 2 ("llama3"): base_i
+ * where its wavelength 2*pi/base_i < original_max_pos / high_freq_factor,
+ * base_i / factor where it is > original_max_pos / low_freq_factor, and in
+ * between (1 - m) * base_i / factor + m * base_i with m =
+ * (original_max_pos / wavelength - low) / (high - low). */
+enum { MOTE_ROPE_PLAIN = 0, MOTE_ROPE_LINEAR = 1, MOTE_ROPE_LLAMA3 = 2 };
+typedef struct mote_rope_spec {
+  float theta;
+  int32_t scaling; /* MOTE_ROPE_* */
+  float factor, low_freq_factor, high_freq_factor, original_max_pos;
+} mote_rope_spec_t;
+
 /* Rotary embedding of T rows of H heads of head_dim; row t uses position
  * pos[t]. style 0: pairs (2i, 2i+1) (llama2.c); style 1: pairs (i, i+hd/2)
- * (Hugging Face rotate-half). freq_i = theta^(-2i/head_dim). y may equal x.
+ * (Hugging Face rotate-half). Angle = pos * freq_i of `rope`. y may equal x.
  * Range over rows. */
 typedef void (*mote_rope_f32_fn)(const float *x, float *y, const int32_t *pos,
                                  size_t H, size_t head_dim, int style,
-                                 float theta, size_t t_begin, size_t t_end);
+                                 const mote_rope_spec_t *rope, size_t t_begin,
+                                 size_t t_end);
 
 /* Causal attention of T query rows over a KV cache.
  * q: (T, Hq*hd); kc, vc: (C, Hkv*hd) cache rows; out: (T, Hq*hd).
@@ -76,6 +90,89 @@ void mote_dequant_row_q(unsigned bits, const uint8_t *codes,
                         const float *scales, size_t K, size_t group,
                         size_t row_bytes, size_t row, float *out);
 
+/* int8 activations (issue 4, docs/quant-kernels.md "int8 activations"): T rows
+ * of K f32 activations quantized per block of 32 (natural order k): d[b] =
+ * max|x| / 127, code = round-to-nearest-even(x * (127 / max|x|)) in
+ * [-127, 127], bs[b] = d[b] * (sum of the block's codes). Each row has kp =
+ * mote_act_i8_kp(K) codes (a multiple of 128; blocks past K are 0, d = bs =
+ * 0) stored in the plane order of the weight width `bits`: weight k = 128c +
+ * 4i + j (2-bit) is at 128c + 32j + i, k = 64c + 2i + j (4-bit) at 64c + 32j
+ * + i, 8-bit in order -- so plane j of 32 packed bytes meets 32 consecutive
+ * activation codes. */
+typedef struct mote_act_i8 {
+  int8_t *q;  /* (T, kp) */
+  float *d;   /* (T, kp/32) */
+  float *bs;  /* (T, kp/32) */
+  size_t kp;
+} mote_act_i8_t;
+
+static inline size_t mote_act_i8_kp(size_t K) { return (K + 127) / 128 * 128; }
+
+/* Whether the int8-activation kernels take group size G for rows of K: every
+ * 32-block must lie in one weight group (G a multiple of 32, or G >= K). */
+static inline int mote_linear_q_i8_ok(size_t K, size_t group) {
+  return group > 0 && (group % 32 == 0 || group >= K);
+}
+
+/* Quantizes rows [t_begin, t_end) of x (T, K) into a (layout for `bits`). */
+typedef void (*mote_quantize_act_i8_fn)(unsigned bits, const float *x, size_t K,
+                                        const mote_act_i8_t *a, size_t t_begin,
+                                        size_t t_end);
+
+/* Like mote_linear_q_f32_fn with the activations quantized by
+ * linear_qact_i8 for this width (integer dot products per 32-block): y[t*N +
+ * n] = sum_b s[n, g(b)] * (d[b] * sum(c*q) - off * bs[b]) (+ bias[n]), off =
+ * 1.5 / 7.5 / 0 for 2 / 4 / 8 bits. Needs mote_linear_q_i8_ok(K, group).
+ * scales: f32, or IEEE half (the bundle's own bytes) when scales_f16. */
+typedef void (*mote_linear_q_i8_fn)(const mote_act_i8_t *a, size_t T, size_t K,
+                                    const uint8_t *codes, const void *scales,
+                                    int scales_f16, size_t group, size_t row_bytes,
+                                    const float *bias, float *y, size_t N,
+                                    size_t n_begin, size_t n_end);
+
+/* IEEE half -> f32, exact and portable (no F16C needed). */
+static inline float mote_half_to_float(uint16_t h) {
+  union { uint32_t u; float f; } v;
+  uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+  if (e == 0) { /* zero or subnormal: m * 2^-24 */
+    v.f = (float)m * (1.0f / 16777216.0f);
+    v.u |= sign;
+  } else if (e == 31) {
+    v.u = sign | 0x7f800000u | (m << 13);
+  } else {
+    v.u = sign | ((e - 15u + 127u) << 23) | (m << 13);
+  }
+  return v.f;
+}
+
+/* linear_f32 with W stored as IEEE half (--weights f16): y[t*N + n] =
+ * dot(x[t*K ..], f32(w[n*K ..])) (+ bias[n]), n in [n_begin, n_end). */
+typedef void (*mote_linear_f16_fn)(const float *x, size_t T, size_t K,
+                                   const uint16_t *w, const float *bias,
+                                   float *y, size_t N, size_t n_begin,
+                                   size_t n_end);
+
+/* The 8-bit KV cache (motec --kv-dtype q8, docs/quantization.md): like
+ * mote_attention_f32_fn over int8 codes kc, vc (C, Hkv*hd) with f32 scales
+ * ks, vs (C, Hkv): element d of kv head g in cache row j is
+ * ks[j*Hkv + g] * kc[j*Hkv*hd + g*hd + d] (V likewise). kvbuf: NULL, or
+ * scratch of 2 * (max pos + 1) * head_dim floats in which a kernel may widen
+ * a KV head's rows once for all T query rows (prefill) instead of per row. */
+typedef void (*mote_attention_q8_f32_fn)(const float *q, const int8_t *kc,
+                                         const float *ks, const int8_t *vc,
+                                         const float *vs, const int32_t *pos,
+                                         float *out, size_t T, size_t Hq,
+                                         size_t Hkv, size_t head_dim, float scale,
+                                         float *scores, float *kvbuf,
+                                         size_t h_begin, size_t h_end);
+
+/* Quantizes one cache row x[0..W) into codes[0..W) and scales[0..W/group):
+ * per group of `group` columns s = max|x|/127 (f32), code = round half to
+ * even of x/s clamped to [-127, 127] (s = 0, codes 0 for a zero group).
+ * Portable C, the same bytes on every ISA. */
+void mote_kv_quant_row_q8(const float *x, size_t W, size_t group, int8_t *codes,
+                          float *scales);
+
 typedef struct mote_kernels {
   const char *isa; /* "ref", "avx2", "neon" */
   mote_linear_f32_fn linear_f32;
@@ -88,6 +185,18 @@ typedef struct mote_kernels {
   mote_linear_q_f32_fn linear_q2_f32;
   mote_linear_q_f32_fn linear_q4_f32;
   mote_linear_q_f32_fn linear_q8_f32;
+  /* int8 activations (issue 4); a table without its own points at _ref. */
+  mote_quantize_act_i8_fn linear_qact_i8;
+  mote_linear_q_i8_fn linear_q2_i8;
+  mote_linear_q_i8_fn linear_q4_i8;
+  mote_linear_q_i8_fn linear_q8_i8;
+  /* f16 weights, f32 activations (--weights f16); NULL: the _ref one. */
+  mote_linear_f16_fn linear_f16;
+  /* From this many rows up a quantized linear with int8 activations runs
+   * the f32-activation kernels instead (measured per ISA; 0 = never). */
+  uint32_t q_f32_min_rows;
+  /* 8-bit KV cache attention; NULL: the _ref one. */
+  mote_attention_q8_f32_fn attention_q8_f32;
 } mote_kernels_t;
 
 /* The portable scalar reference table; always available. */

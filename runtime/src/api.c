@@ -61,7 +61,12 @@ static mote_status_t model_init(mote_model_t *m, const void *data, size_t size,
   m->prefill = mote_bundle_graph(&m->b, "prefill");
   m->context = UINT32_MAX;
   for (uint32_t g = 0; g < m->b.n_graphs; ++g)
-    if (m->b.graphs[g].context < m->context) m->context = m->b.graphs[g].context;
+    if (!m->b.graphs[g].bucket && m->b.graphs[g].context < m->context)
+      m->context = m->b.graphs[g].context;
+  /* Bucket graphs address prefixes of the cache: the largest bounds it. */
+  MOTE_RETURN_IF_ERROR(mote_buckets_init(m));
+  if (m->buckets.n_c && m->buckets.c[m->buckets.n_c - 1] < m->context)
+    m->context = m->buckets.c[m->buckets.n_c - 1];
   const mote_tok_manifest_t *t = &m->b.tok;
   mote_tok_config_t cfg = {t->bos_id, t->eos_id, t->unk_id, t->pad_id,
                            t->add_bos, t->add_eos, t->add_dummy_prefix,
@@ -151,7 +156,11 @@ mote_status_t mote_model_get_info(const mote_model_t *m, mote_model_info_t *info
   /* Weights the decode graph reads, each tensor once (summed at validation:
    * a tensors x values loop here was quadratic in a hostile manifest). */
   info->weight_bytes = m->decode->weight_bytes;
-  for (uint32_t k = 0; k < m->b.n_kv; ++k) info->kv_bytes_per_token += 4ull * m->b.kv[k].width;
+  for (uint32_t k = 0; k < m->b.n_kv; ++k) /* q8: int8 codes + one f32 scale per group */
+    info->kv_bytes_per_token += m->b.kv[k].dtype == MOTE_DT_Q8
+                                    ? m->b.kv[k].width + 4ull * (m->b.kv[k].width /
+                                                                 m->b.kv[k].group_size)
+                                    : 4ull * m->b.kv[k].width;
   for (uint32_t k = 0; k < m->b.n_graphs; ++k)
     if (m->b.graphs[k].arena_bytes > info->arena_bytes) info->arena_bytes = m->b.graphs[k].arena_bytes;
   info->file_bytes = m->b.size;

@@ -14,6 +14,7 @@
 
 /* Defined in bundle_validate.c. */
 mote_status_t mote_bundle_validate(mote_bundle_t *b, uint32_t flags);
+mote_status_t mote_bundle_validate_adapter(mote_bundle_t *b, uint32_t flags);
 
 /* ------------------------------------------------------------------------ */
 /* Allocation                                                               */
@@ -307,6 +308,9 @@ static mote_status_t parse_kv(mote_bundle_t *b, const char *path,
       case 1: MOTE_RETURN_IF_ERROR(get_str(b, path, f, &k->name)); break;
       case 2: MOTE_RETURN_IF_ERROR(get_u32(b, path, f, &k->width)); break;
       case 3: MOTE_RETURN_IF_ERROR(get_u32(b, path, f, &k->dtype)); break;
+      case 65: MOTE_RETURN_IF_ERROR(get_u32(b, path, f, &k->group_size)); break;
+      case 66: MOTE_RETURN_IF_ERROR(get_u32(b, path, f, &k->scale_dtype)); break;
+      case 67: MOTE_RETURN_IF_ERROR(get_str(b, path, f, &k->layout)); break;
       default: break;
     }
   });
@@ -415,6 +419,27 @@ static mote_status_t parse_graph(mote_bundle_t *b, const char *path,
       case 9: MOTE_RETURN_IF_ERROR(get_u32(b, path, f, &g->input_positions)); break;
       case 10: MOTE_RETURN_IF_ERROR(get_u32(b, path, f, &g->output_logits)); break;
       case 11: MOTE_RETURN_IF_ERROR(get_str(b, path, f, &g->kind)); break;
+      case 50: MOTE_RETURN_IF_ERROR(get_flag(b, path, f, &g->bucket)); break;
+      case 51: MOTE_RETURN_IF_ERROR(get_f32(b, path, f, &g->cost_estimate_s)); break;
+      case 52: MOTE_RETURN_IF_ERROR(get_f32(b, path, f, &g->logits_estimate_s)); break;
+      default: break;
+    }
+  });
+  return MOTE_OK;
+}
+
+/* Manifest.lora_sites (LoRA, docs/lora.md); checked in bundle_validate.c. */
+static mote_status_t parse_lora_site(mote_bundle_t *b, const char *path,
+                                     const uint8_t *d, size_t n, mote_lora_site_t *l) {
+  FOR_FIELDS(d, n, {
+    switch (f->number) {
+      case 1: MOTE_RETURN_IF_ERROR(get_str(b, path, f, &l->name)); break;
+      case 2: MOTE_RETURN_IF_ERROR(get_u32(b, path, f, &l->in_features)); break;
+      case 3: MOTE_RETURN_IF_ERROR(get_u32(b, path, f, &l->out_features)); break;
+      case 4: MOTE_RETURN_IF_ERROR(get_u32(b, path, f, &l->max_rank)); break;
+      case 5: MOTE_RETURN_IF_ERROR(get_f32(b, path, f, &l->scale)); break;
+      case 6: MOTE_RETURN_IF_ERROR(get_u32(b, path, f, &l->a_tensor)); break;
+      case 7: MOTE_RETURN_IF_ERROR(get_u32(b, path, f, &l->b_tensor)); break;
       default: break;
     }
   });
@@ -426,6 +451,7 @@ static mote_status_t parse_options(mote_bundle_t *b, const uint8_t *d, size_t n)
   FOR_FIELDS(d, n, {
     if (f->number == 3) MOTE_RETURN_IF_ERROR(get_u32(b, path, f, &b->opt_context));
     if (f->number == 4) MOTE_RETURN_IF_ERROR(get_u32(b, path, f, &b->opt_prefill_tokens));
+    if (f->number == 60) MOTE_RETURN_IF_ERROR(get_str(b, path, f, &b->opt_activations));
   });
   return MOTE_OK;
 }
@@ -433,13 +459,16 @@ static mote_status_t parse_options(mote_bundle_t *b, const uint8_t *d, size_t n)
 /* Top level: count the repeated messages, allocate, then fill. */
 static mote_status_t parse_manifest(mote_bundle_t *b, const uint8_t *d, size_t n) {
   const char *path = "";
-  size_t cnt[10] = {0};
+  size_t cnt[10] = {0}, n_lora = 0;
   FOR_FIELDS(d, n, {
     if (f->number >= 3 && f->number <= 9) {
       WANT(PB_LEN);
       ++cnt[f->number];
     }
+    if (f->number == 40) { WANT(PB_LEN); ++n_lora; }
   });
+  if (n_lora > MOTE_MAX_GRAPH_ITEMS) return bad(b, path, NULL, "too many lora_sites");
+  MOTE_RETURN_IF_ERROR(alloc_array(b, n_lora, sizeof(mote_lora_site_t), (void **)&b->lora, "lora_sites"));
   for (int k = 5; k <= 8; ++k)
     if (cnt[k] > UINT32_MAX / 2) return bad(b, path, NULL, "too many elements");
   MOTE_RETURN_IF_ERROR(alloc_array(b, cnt[5], sizeof(mote_section_t), (void **)&b->sections, "sections"));
@@ -475,6 +504,11 @@ static mote_status_t parse_manifest(mote_bundle_t *b, const uint8_t *d, size_t n
         MOTE_RETURN_IF_ERROR(parse_graph(b, sub, f->data, f->len, &b->graphs[b->n_graphs++]));
         break;
       case 9: MOTE_RETURN_IF_ERROR(parse_options(b, f->data, f->len)); break;
+      case 10: WANT(PB_FIXED64); b->base_hash = f->u64; break;
+      case 40:
+        snprintf(sub, sizeof sub, "lora_sites[%u]", b->n_lora);
+        MOTE_RETURN_IF_ERROR(parse_lora_site(b, sub, f->data, f->len, &b->lora[b->n_lora++]));
+        break;
       default: break;
     }
   });
@@ -496,13 +530,14 @@ static uint32_t rd_u32(const uint8_t *p) { return (uint32_t)(rd_u64(p) & 0xFFFFF
  * on success (*mo, *ms) locate the manifest. */
 static mote_status_t check_header(mote_bundle_t *b, uint64_t *mo, uint64_t *ms) {
   const uint8_t *h = b->data;
-  if (b->size < 8 || memcmp(h, MOTE_BUNDLE_MAGIC, 8) != 0) {
+  const char *magic = b->is_adapter ? MOTE_ADAPTER_MAGIC : MOTE_BUNDLE_MAGIC;
+  if (b->size < 8 || memcmp(h, magic, 8) != 0) {
     char hex[17] = {0};
     for (size_t i = 0; i < 8 && i < b->size; ++i)
       snprintf(hex + 2 * i, 3, "%02x", h[i]);
     return mote_set_error(MOTE_ERR_INVALID_BUNDLE,
                           "%s: not a Mote bundle (magic %s, expected \"%s\")",
-                          b->label, b->size ? hex : "<empty>", MOTE_BUNDLE_MAGIC);
+                          b->label, b->size ? hex : "<empty>", magic);
   }
   MOTE_CHECK_OR_RETURN(b->size >= MOTE_BUNDLE_HEADER_SIZE, MOTE_ERR_INVALID_BUNDLE,
                        "%s: truncated header (%zu bytes, need %u)", b->label,
@@ -537,6 +572,7 @@ static mote_status_t check_header(mote_bundle_t *b, uint64_t *mo, uint64_t *ms) 
   uint64_t msum = rd_u64(h + MOTE_HDR_OFF_MANIFEST_XXH64);
   MOTE_CHECK_OR_RETURN(mote_xxh64(h + *mo, *ms, 0) == msum, MOTE_ERR_CHECKSUM,
                        "%s: manifest_xxh64 mismatch (manifest corrupt)", b->label);
+  b->manifest_xxh64 = msum;
   return MOTE_OK;
 }
 
@@ -544,10 +580,11 @@ static mote_status_t check_header(mote_bundle_t *b, uint64_t *mo, uint64_t *ms) 
 /* Entry points                                                             */
 /* ------------------------------------------------------------------------ */
 
-mote_status_t mote_bundle_load(mote_bundle_t *b, const void *data, size_t size,
-                               const char *label, uint32_t flags,
-                               const mote_allocator_t *alloc) {
+static mote_status_t bundle_load(mote_bundle_t *b, const void *data, size_t size,
+                                 const char *label, uint32_t flags,
+                                 const mote_allocator_t *alloc, int adapter) {
   memset(b, 0, sizeof(*b));
+  b->is_adapter = adapter;
   b->data = (const uint8_t *)data;
   b->size = data ? size : 0;
   b->label = label ? label : "<memory>";
@@ -559,9 +596,22 @@ mote_status_t mote_bundle_load(mote_bundle_t *b, const void *data, size_t size,
     st = mote_set_error(MOTE_ERR_UNSUPPORTED_VERSION,
                         "%s: manifest format_version %u unsupported", b->label,
                         b->format_version);
-  if (st == MOTE_OK) st = mote_bundle_validate(b, flags);
+  if (st == MOTE_OK)
+    st = adapter ? mote_bundle_validate_adapter(b, flags) : mote_bundle_validate(b, flags);
   if (st != MOTE_OK) mote_bundle_free(b);
   return st;
+}
+
+mote_status_t mote_bundle_load(mote_bundle_t *b, const void *data, size_t size,
+                               const char *label, uint32_t flags,
+                               const mote_allocator_t *alloc) {
+  return bundle_load(b, data, size, label, flags, alloc, 0);
+}
+
+mote_status_t mote_bundle_load_adapter(mote_bundle_t *b, const void *data, size_t size,
+                                       const char *label, uint32_t flags,
+                                       const mote_allocator_t *alloc) {
+  return bundle_load(b, data, size, label, flags, alloc, 1);
 }
 
 void mote_bundle_free(mote_bundle_t *b) {
@@ -572,6 +622,7 @@ void mote_bundle_free(mote_bundle_t *b) {
     mote_free(a, b->graphs[g].steps);
   }
   mote_free(a, b->graphs);
+  mote_free(a, b->lora);
   mote_free(a, b->kv);
   for (uint32_t k = 0; b->tensors && k < b->n_tensors; ++k)
     mote_free(a, b->tensors[k].quant.scales_owned); /* f16 scales widened */

@@ -24,10 +24,23 @@ enum { MOTE_VK_ARENA = 1, MOTE_VK_WEIGHT = 2, MOTE_VK_KV = 3 };
 enum { MOTE_OP_EMBEDDING = 1, MOTE_OP_RMS_NORM = 2, MOTE_OP_LINEAR = 3,
        MOTE_OP_ROPE = 4, MOTE_OP_KV_APPEND = 5, MOTE_OP_ATTENTION = 6,
        MOTE_OP_SWIGLU = 7, MOTE_OP_ADD = 8, MOTE_OP_LOGITS = 9,
-       MOTE_OP_LAST_ROW = 10, MOTE_OP_COUNT_ = 11 };
+       MOTE_OP_LAST_ROW = 10, MOTE_OP_LORA_LINEAR = 11, MOTE_OP_COUNT_ = 12 };
+
+/* LoRA (docs/lora.md): the largest rank a site or adapter may have. */
+#define MOTE_LORA_RANK_LIMIT 256u
+
 
 /* A string borrowed from the manifest bytes (not NUL-terminated). */
 typedef struct mote_str { const char *p; uint32_t n; } mote_str_t;
+
+/* Manifest.lora_sites: in a model, a site of mote-lora-fuse (max_rank = the
+ * compiled maximum); in an adapter, one site's adapter (max_rank = its rank,
+ * A (r, K) and B (N, r) f32 tensors, scale). */
+typedef struct mote_lora_site {
+  mote_str_t name;
+  uint32_t in_features, out_features, max_rank, a_tensor, b_tensor;
+  float scale;
+} mote_lora_site_t;
 
 typedef struct mote_section {
   mote_str_t name;
@@ -60,7 +73,15 @@ typedef struct mote_tensor {
 typedef struct mote_kv_cache {
   mote_str_t name;
   uint32_t width, dtype;
+  /* dtype Q8 (the 8-bit KV cache): columns per f32 scale (= head_dim), the
+   * scales' dtype and the layout string (validated) */
+  uint32_t group_size, scale_dtype;
+  mote_str_t layout;
 } mote_kv_cache_t;
+
+/* The only 8-bit KV layout this runtime has: int8 codes (C, W), f32 scales
+ * (C, W / group_size), both row-major. */
+#define MOTE_KV_Q8_LAYOUT "i8-rows+f32-row-head-scales"
 
 typedef struct mote_value {
   uint32_t kind, dtype, rank, ref;
@@ -88,6 +109,9 @@ typedef struct mote_graph {
   uint32_t input_tokens, input_positions, output_logits;
   uint32_t min_vocab; /* fewest rows of any EMBEDDING table (token bound) */
   uint64_t weight_bytes; /* bytes of the distinct tensors its values read */
+  uint8_t bucket;        /* mote-bucketize clone: calls run exactly T rows */
+  float cost_estimate_s; /* compiler's estimate of one call (buckets) */
+  float logits_estimate_s; /* the LOGITS step's part of it */
 } mote_graph_t;
 
 typedef struct mote_spec {
@@ -123,7 +147,15 @@ typedef struct mote_bundle {
   mote_kv_cache_t *kv;
   mote_graph_t *graphs;
   uint32_t opt_context, opt_prefill_tokens;
+  mote_str_t opt_activations; /* CompileOptions.activations: "int8" | "f32" | empty */
   uint64_t graph_items; /* values + steps parsed so far (bounds allocation) */
+  /* LoRA (docs/lora.md) */
+  int is_adapter;           /* loaded by mote_bundle_load_adapter */
+  uint32_t n_lora;          /* Manifest.lora_sites */
+  mote_lora_site_t *lora;
+  uint32_t lora_max_rank;   /* largest max_rank of the sites (set by validation) */
+  uint64_t base_hash;       /* adapters: Manifest.base_hash */
+  uint64_t manifest_xxh64;  /* header's manifest_xxh64: what an adapter's base_hash names */
   const mote_allocator_t *alloc;
 } mote_bundle_t;
 
@@ -133,6 +165,12 @@ mote_status_t mote_bundle_load(mote_bundle_t *b, const void *data, size_t size,
                                const char *label, uint32_t flags,
                                const mote_allocator_t *alloc);
 void mote_bundle_free(mote_bundle_t *b);
+
+/* The same for an adapter file (magic MOTELORA, kind "adapter"): sections,
+ * tensors and lora_sites validated (bundle_validate.c); no graphs. */
+mote_status_t mote_bundle_load_adapter(mote_bundle_t *b, const void *data, size_t size,
+                                       const char *label, uint32_t flags,
+                                       const mote_allocator_t *alloc);
 
 /* The graph called `name` ("prefill", "decode"), or NULL. */
 const mote_graph_t *mote_bundle_graph(const mote_bundle_t *b, const char *name);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bundle.h"
+#include "kernels.h"
 #include "mote/bundle_format.h"
 #include "status.h"
 
@@ -171,12 +172,26 @@ static mote_status_t check_tensors(mote_bundle_t *b) {
       FAIL("%s: tensors[%u].offset: misaligned for its dtype", b->label, k);
     t->data = b->data + s->offset + t->offset;
   }
-  for (uint32_t k = 0; k < b->n_kv; ++k)
-    if (b->kv[k].width == 0 || b->kv[k].dtype != MOTE_DT_F32)
-      return mote_set_error(b->kv[k].width == 0 ? MOTE_ERR_INVALID_BUNDLE
-                                                : MOTE_ERR_UNSUPPORTED,
-                            "%s: kv_caches[%u]: width %u dtype %u (need f32, width > 0)",
-                            b->label, k, b->kv[k].width, b->kv[k].dtype);
+  for (uint32_t k = 0; k < b->n_kv; ++k) {
+    const mote_kv_cache_t *kv = &b->kv[k];
+    if (kv->width == 0 || (kv->dtype != MOTE_DT_F32 && kv->dtype != MOTE_DT_Q8))
+      return mote_set_error(kv->width == 0 ? MOTE_ERR_INVALID_BUNDLE
+                                           : MOTE_ERR_UNSUPPORTED,
+                            "%s: kv_caches[%u]: width %u dtype %u (need f32 or q8, width > 0)",
+                            b->label, k, kv->width, kv->dtype);
+    /* The 8-bit KV cache: one f32 scale per row and group_size columns. */
+    if (kv->dtype == MOTE_DT_Q8 &&
+        (kv->group_size == 0 || kv->width % kv->group_size != 0 ||
+         kv->scale_dtype != MOTE_DT_F32))
+      FAIL("%s: kv_caches[%u].group_size: q8 cache of width %u needs a group_size "
+           "dividing it (got %u) and f32 scales (scale_dtype %u)",
+           b->label, k, kv->width, kv->group_size, kv->scale_dtype);
+    if (kv->dtype == MOTE_DT_Q8 && !str_is(kv->layout, MOTE_KV_Q8_LAYOUT))
+      return mote_set_error(MOTE_ERR_UNSUPPORTED,
+                            "%s: kv_caches[%u].layout: \"%.*s\" (this runtime has \"%s\")",
+                            b->label, k, (int)kv->layout.n, kv->layout.p,
+                            MOTE_KV_Q8_LAYOUT);
+  }
   return MOTE_OK;
 }
 
@@ -185,10 +200,12 @@ static mote_status_t check_tensors(mote_bundle_t *b) {
 static mote_status_t check_value(mote_bundle_t *b, uint32_t gi, uint32_t vi) {
   mote_graph_t *g = &b->graphs[gi];
   mote_value_t *v = &g->values[vi];
-  /* A WEIGHT value of a quantized tensor: dtype f32 (logical) or the
-   * tensor's Q dtype, shape (N, K) as the tensor's. */
+  /* A WEIGHT value of a quantized or f16 tensor: dtype f32 (logical) or the
+   * tensor's dtype, shape (N, K) as the tensor's. */
   if (v->kind == MOTE_VK_WEIGHT && v->ref < b->n_tensors &&
-      b->tensors[v->ref].quant.scales) {
+      (b->tensors[v->ref].quant.scales ||
+       (b->tensors[v->ref].dtype == MOTE_DT_F16 && b->tensors[v->ref].data &&
+        b->tensors[v->ref].rank == 2))) {
     mote_tensor_t *t = &b->tensors[v->ref];
     if ((v->dtype != MOTE_DT_F32 && v->dtype != t->dtype) || v->rank != 2 ||
         v->shape[0] != t->shape[0] || v->shape[1] != t->shape[1] || v->offset != 0)
@@ -199,6 +216,18 @@ static mote_status_t check_value(mote_bundle_t *b, uint32_t gi, uint32_t vi) {
       t->seen = gi + 1;
       g->weight_bytes += t->size + t->quant.scale_size;
     }
+    return MOTE_OK;
+  }
+  /* A KV value of an 8-bit cache: dtype Q8, shape (context, width). */
+  if (v->kind == MOTE_VK_KV && v->dtype == MOTE_DT_Q8) {
+    if (v->ref >= b->n_kv)
+      FAIL("%s: graphs[%u].values[%u].ref: kv cache %u out of range (%u caches)",
+           b->label, gi, vi, v->ref, b->n_kv);
+    if (v->rank != 2 || v->shape[0] != g->context || v->shape[1] != b->kv[v->ref].width ||
+        b->kv[v->ref].dtype != MOTE_DT_Q8 || v->offset != 0)
+      FAIL("%s: graphs[%u].values[%u]: kv shape must be (context %u, width %u) q8 "
+           "(the cache's dtype)", b->label, gi, vi, g->context, b->kv[v->ref].width);
+    v->bytes = (uint64_t)g->context * b->kv[v->ref].width;
     return MOTE_OK;
   }
   uint32_t es = mote_dtype_size(v->dtype);
@@ -248,7 +277,7 @@ static mote_status_t check_value(mote_bundle_t *b, uint32_t gi, uint32_t vi) {
         FAIL("%s: graphs[%u].values[%u].ref: kv cache %u out of range (%u caches)",
              b->label, gi, vi, v->ref, b->n_kv);
       if (v->rank != 2 || v->shape[0] != g->context || v->shape[1] != b->kv[v->ref].width ||
-          v->dtype != MOTE_DT_F32)
+          v->dtype != MOTE_DT_F32 || b->kv[v->ref].dtype != MOTE_DT_F32)
         FAIL("%s: graphs[%u].values[%u]: kv shape must be (context %u, width %u) f32",
              b->label, gi, vi, g->context, b->kv[v->ref].width);
       return MOTE_OK;
@@ -309,10 +338,10 @@ static mote_status_t weight(const sctx_t *c, uint32_t k, uint32_t rank, uint64_t
   MOTE_RETURN_IF_ERROR(val(c, 0, k, &v));
   /* check_value proved ref in range for every WEIGHT value. */
   const mote_tensor_t *t = v->kind == MOTE_VK_WEIGHT ? &c->b->tensors[v->ref] : NULL;
-  if (t && t->quant.scales && !c->allow_q)
+  if (t && (t->quant.scales || t->dtype == MOTE_DT_F16) && !c->allow_q)
     return mote_set_error(MOTE_ERR_UNSUPPORTED,
                           "%s: graphs[%u].steps[%u].operands[%u]: op %u cannot take "
-                          "quantized weight %.*s (only linear/logits weights and "
+                          "quantized or f16 weight %.*s (only linear/logits weights and "
                           "embedding tables)", c->b->label, c->gi, c->si, k, c->s->op,
                           (int)t->name.n, t->name.p);
   if (v->kind != MOTE_VK_WEIGHT || v->rank != rank || (d0 && v->shape[0] != d0) ||
@@ -327,11 +356,16 @@ static mote_status_t weight(const sctx_t *c, uint32_t k, uint32_t rank, uint64_t
 
 /* The kernels this runtime has for quantized weights, by op and width
  * (mote-lower-cpu names them "<op>_q<bits>_f32"). */
-static const char *const kQKernels[3][3] = {
+static const char *const kQKernels[4][3] = {
     {"embedding_q2_f32", "embedding_q4_f32", "embedding_q8_f32"},
     {"linear_q2_f32", "linear_q4_f32", "linear_q8_f32"},
     {"logits_q2_f32", "logits_q4_f32", "logits_q8_f32"},
+    {"lora_linear_q2_f32", "lora_linear_q4_f32", "lora_linear_q8_f32"},
 };
+
+/* ... and for f16 weights (--weights f16), same order. */
+static const char *const kHKernels[4] = {"embedding_f16_f32", "linear_f16_f32",
+                                         "logits_f16_f32", "lora_linear_f16_f32"};
 
 /* weight() for the operands that may be Q2/Q4/Q8: EMBEDDING's table,
  * LINEAR's and LOGITS' W. A quantized one needs a step kernel this runtime
@@ -344,9 +378,11 @@ static mote_status_t weight_q(sctx_t *c, uint32_t k, uint32_t rank, uint64_t d0,
   if (st != MOTE_OK) return st;
   const mote_tensor_t *t = &c->b->tensors[c->g->values[c->s->operands[k]].ref];
   uint32_t bits = q_bits(t->dtype);
-  if (!t->quant.scales || c->s->kernel.n == 0) return MOTE_OK;
-  int op = c->s->op == MOTE_OP_EMBEDDING ? 0 : c->s->op == MOTE_OP_LINEAR ? 1 : 2;
-  const char *want = kQKernels[op][bits == 2 ? 0 : bits == 4 ? 1 : 2];
+  const int half = t->dtype == MOTE_DT_F16;
+  if ((!t->quant.scales && !half) || c->s->kernel.n == 0) return MOTE_OK;
+  int op = c->s->op == MOTE_OP_EMBEDDING ? 0 : c->s->op == MOTE_OP_LINEAR ? 1
+           : c->s->op == MOTE_OP_LORA_LINEAR ? 3 : 2;
+  const char *want = half ? kHKernels[op] : kQKernels[op][bits == 2 ? 0 : bits == 4 ? 1 : 2];
   if (!str_is(c->s->kernel, want))
     return mote_set_error(MOTE_ERR_UNSUPPORTED,
                           "%s: graphs[%u].steps[%u].kernel: \"%.*s\" (this runtime has "
@@ -383,6 +419,29 @@ static mote_status_t counts(const sctx_t *c, uint32_t nop_min, uint32_t nop_max,
     FAIL("%s: graphs[%u].steps[%u]: op %u has %u operands, %u results, %u i, %u f "
          "(expected %u..%u, 1, >=%u, >=%u)", c->b->label, c->gi, c->si, s->op,
          s->n_operands, s->n_results, s->n_i, s->n_f, nop_min, nop_max, ni, nf);
+  return MOTE_OK;
+}
+
+/* KV_APPEND / ATTENTION over cache r (and r2 for attention's V): an 8-bit
+ * cache needs the q8 kernel (or the default, ""), an f32 one must not name
+ * it; attention's caches agree in dtype, and a q8 cache's scales are per
+ * KV head (group_size == head_dim, hd 0 for KV_APPEND). */
+static mote_status_t kv_q8_step(const sctx_t *c, uint32_t r, uint32_t r2, int64_t hd) {
+  const mote_kv_cache_t *k = &c->b->kv[r], *v = &c->b->kv[r2];
+  int q8 = k->dtype == MOTE_DT_Q8;
+  const char *want = c->s->op == MOTE_OP_KV_APPEND ? "kv_append_q8_f32" : "attention_q8_f32";
+  if (k->dtype != v->dtype)
+    FAIL("%s: graphs[%u].steps[%u]: attention reads k and v caches of different dtypes",
+         c->b->label, c->gi, c->si);
+  if (q8 ? (c->s->kernel.n != 0 && !str_is(c->s->kernel, want)) : str_is(c->s->kernel, want))
+    return mote_set_error(MOTE_ERR_UNSUPPORTED,
+                          "%s: graphs[%u].steps[%u].kernel: \"%.*s\" for a%s kv cache",
+                          c->b->label, c->gi, c->si, (int)c->s->kernel.n, c->s->kernel.p,
+                          q8 ? "n 8-bit" : "n f32");
+  if (q8 && hd && (uint64_t)hd != k->group_size)
+    FAIL("%s: graphs[%u].steps[%u]: head_dim %lld differs from the q8 kv cache's "
+         "group_size %u (one scale per KV head)", c->b->label, c->gi, c->si, (long long)hd,
+         k->group_size);
   return MOTE_OK;
 }
 
@@ -459,12 +518,42 @@ static mote_status_t check_step(sctx_t *c) {
       TRY(weight_q(c, 1, 2, 0, x, w));
       if (s->n_operands == 3) TRY(weight(c, 2, 1, w[0], 0, bias)); /* o[] has 2 slots */
       return act(c, 1, 0, T, w[0], NULL);
+    case MOTE_OP_LORA_LINEAR: { /* LINEAR + i[0] = its lora site (K, N of w) */
+      TRY(counts(c, 2, 3, 1, 0));
+      TRY(act(c, 0, 0, T, 0, &x));
+      TRY(weight_q(c, 1, 2, 0, x, w));
+      if (s->n_operands == 3) TRY(weight(c, 2, 1, w[0], 0, bias));
+      if (s->i[0] < 0 || (uint64_t)s->i[0] >= c->b->n_lora ||
+          c->b->lora[s->i[0]].in_features != x || c->b->lora[s->i[0]].out_features != w[0])
+        ATTR_FAIL("lora_linear i[0] must name a lora_sites entry whose in/out_features "
+                  "are the weight's K and N");
+      return act(c, 1, 0, T, w[0], NULL);
+    }
     case MOTE_OP_ROPE:
-      TRY(counts(c, 2, 2, 2, 1));
+      /* i = {head_dim, style[, scaling, original_max_pos]}, f = {theta[,
+       * factor, low_freq_factor, high_freq_factor]} (docs/bundle-format.md). */
+      if (s->n_i > 2 || s->n_f > 1) {
+        TRY(counts(c, 2, 2, 4, 4));
+      } else {
+        TRY(counts(c, 2, 2, 2, 1));
+      }
       TRY(act(c, 0, 0, T, 0, &x));
       TRY(pos_ids(c, 1, T));
       if (s->i[0] <= 0 || s->i[0] % 2 || x % (uint64_t)s->i[0] || (s->i[1] != 0 && s->i[1] != 1))
         ATTR_FAIL("rope head_dim i[0] must be even and divide the width; style i[1] 0 or 1");
+      if (!(s->f[0] > 0.0f && s->f[0] < 3.0e38f))
+        ATTR_FAIL("rope theta f[0] must be a finite number > 0");
+      if (s->n_i > 2) {
+        const float fac = s->f[1], lo = s->f[2], hi = s->f[3];
+        int ok = (s->i[2] == MOTE_ROPE_LINEAR || s->i[2] == MOTE_ROPE_LLAMA3) &&
+                 fac >= 1.0f && fac < 1.0e6f;
+        if (s->i[2] == MOTE_ROPE_LLAMA3)
+          ok = ok && lo > 0.0f && hi > lo && hi < 1.0e6f && s->i[3] > 0 && s->i[3] <= (1 << 24);
+        if (!ok)
+          ATTR_FAIL("rope scaling i[2] must be 1 (linear, factor f[1] in [1, 1e6)) or 2 "
+                    "(llama3: also 0 < low f[2] < high f[3] < 1e6, original_max_pos i[3] "
+                    "in 1..2^24)");
+      }
       return act(c, 1, 0, T, x, NULL);
     case MOTE_OP_KV_APPEND:
       TRY(counts(c, 3, 3, 0, 0));
@@ -473,7 +562,7 @@ static mote_status_t check_step(sctx_t *c) {
       TRY(ids(c, 2, c->g->input_positions));
       TRY(kv(c, 1, 0, x, &r1, NULL));
       if (r0 != r1) ATTR_FAIL("kv_append result must be its cache operand");
-      return MOTE_OK;
+      return kv_q8_step(c, r0, r0, 0);
     case MOTE_OP_ATTENTION: {
       TRY(counts(c, 4, 4, 3, 1));
       int64_t hq = s->i[0], hkv = s->i[1], hd = s->i[2];
@@ -482,6 +571,7 @@ static mote_status_t check_step(sctx_t *c) {
       TRY(act(c, 0, 0, T, (uint64_t)(hq * hd), NULL));
       TRY(kv(c, 0, 1, (uint64_t)(hkv * hd), &r0, NULL));
       TRY(kv(c, 0, 2, (uint64_t)(hkv * hd), &r1, NULL));
+      TRY(kv_q8_step(c, r0, r1, hd));
       TRY(pos_ids(c, 3, T));
       return act(c, 1, 0, T, (uint64_t)(hq * hd), NULL);
     }
@@ -543,12 +633,67 @@ static mote_status_t check_graph(mote_bundle_t *b, uint32_t gi) {
   return MOTE_OK;
 }
 
+/* A model's lora_sites: K, N > 0, 1 <= max_rank <= MOTE_LORA_RANK_LIMIT. */
+static mote_status_t check_model_lora(mote_bundle_t *b) {
+  b->lora_max_rank = 0;
+  for (uint32_t k = 0; k < b->n_lora; ++k) {
+    const mote_lora_site_t *l = &b->lora[k];
+    if (l->in_features == 0 || l->out_features == 0 || l->max_rank == 0 ||
+        l->max_rank > MOTE_LORA_RANK_LIMIT)
+      FAIL("%s: lora_sites[%u] (%.*s): in/out_features must be > 0 and max_rank in 1..%u",
+           b->label, k, (int)l->name.n, l->name.p ? l->name.p : "", MOTE_LORA_RANK_LIMIT);
+    if (l->max_rank > b->lora_max_rank) b->lora_max_rank = l->max_rank;
+  }
+  return MOTE_OK;
+}
+
+/* An adapter file (docs/lora.md): kind "adapter", sections and tensors as in
+ * a model, and per lora_sites entry: rank r = max_rank in 1..256, A = an f32
+ * or f16 (r, K) tensor, B = an f32 or f16 (N, r) tensor, a finite scale. Whether it fits a
+ * model is checked when it is opened on one (adapter.c). */
+mote_status_t mote_bundle_validate_adapter(mote_bundle_t *b, uint32_t flags) {
+  if (b->kind.n != 7 || memcmp(b->kind.p, "adapter", 7) != 0)
+    FAIL("%s: kind: \"%.*s\" (expected \"adapter\")", b->label, (int)b->kind.n,
+         b->kind.p ? b->kind.p : "");
+  MOTE_RETURN_IF_ERROR(check_sections(b, flags));
+  MOTE_RETURN_IF_ERROR(check_tensors(b));
+  if (b->n_lora == 0) FAIL("%s: lora_sites: none (an adapter has at least one)", b->label);
+  if (b->n_graphs || b->n_kv)
+    FAIL("%s: graphs/kv_caches: an adapter has none", b->label);
+  for (uint32_t k = 0; k < b->n_lora; ++k) {
+    const mote_lora_site_t *l = &b->lora[k];
+    int nm = (int)l->name.n;
+    const char *np = l->name.p ? l->name.p : "";
+    uint32_t r = l->max_rank;
+    if (l->in_features == 0 || l->out_features == 0 || r == 0 || r > MOTE_LORA_RANK_LIMIT)
+      FAIL("%s: lora_sites[%u] (%.*s): in/out_features must be > 0 and the rank (max_rank) "
+           "in 1..%u", b->label, k, nm, np, MOTE_LORA_RANK_LIMIT);
+    if (!(l->scale == l->scale) || l->scale > 3.0e38f || l->scale < -3.0e38f)
+      FAIL("%s: lora_sites[%u] (%.*s).scale: not a finite number", b->label, k, nm, np);
+    const uint32_t ti[2] = {l->a_tensor, l->b_tensor};
+    const uint64_t want[2][2] = {{r, l->in_features}, {l->out_features, r}};
+    for (int m = 0; m < 2; ++m) {
+      if (ti[m] >= b->n_tensors)
+        FAIL("%s: lora_sites[%u] (%.*s).%s: tensor %u out of range (%u tensors)", b->label,
+             k, nm, np, m ? "b_tensor" : "a_tensor", ti[m], b->n_tensors);
+      const mote_tensor_t *t = &b->tensors[ti[m]];
+      if (!t->data || (t->dtype != MOTE_DT_F32 && t->dtype != MOTE_DT_F16) || t->rank != 2 ||
+          t->shape[0] != want[m][0] || t->shape[1] != want[m][1])
+        FAIL("%s: lora_sites[%u] (%.*s).%s: tensor %.*s must be f32 or f16 (%llu, %llu)", b->label,
+             k, nm, np, m ? "b_tensor" : "a_tensor", (int)t->name.n, t->name.p,
+             (unsigned long long)want[m][0], (unsigned long long)want[m][1]);
+    }
+  }
+  return MOTE_OK;
+}
+
 mote_status_t mote_bundle_validate(mote_bundle_t *b, uint32_t flags) {
   if (b->kind.n != 5 || memcmp(b->kind.p, "model", 5) != 0)
     FAIL("%s: kind: \"%.*s\" (expected \"model\")", b->label, (int)b->kind.n,
          b->kind.p ? b->kind.p : "");
   MOTE_RETURN_IF_ERROR(check_sections(b, flags));
   MOTE_RETURN_IF_ERROR(check_tensors(b));
+  MOTE_RETURN_IF_ERROR(check_model_lora(b));
   for (uint32_t g = 0; g < b->n_graphs; ++g) MOTE_RETURN_IF_ERROR(check_graph(b, g));
   if (!mote_bundle_graph(b, "decode"))
     FAIL("%s: graphs: no \"decode\" graph", b->label);

@@ -4,6 +4,7 @@
  * bundle_validate.c; token ids and positions are checked per call. */
 #include <string.h>
 
+#include "lora_kernels.h"
 #include "session.h"
 #include "status.h"
 
@@ -25,11 +26,27 @@ typedef struct job {
   size_t T, K, N, H, Hkv, hd, ctx;
   int style;
   float eps, theta, scale;
+  mote_rope_spec_t rope;
   /* quantized W (issue 4): packed codes, f32 scales, kernel for its width */
   const uint8_t *codes;
   const float *qscales;
   size_t group, row_bytes;
   mote_linear_q_f32_fn qfn;
+  /* int8 activations (issue 4): W's width, the quantized x and the kernel */
+  unsigned qbits;
+  mote_act_i8_t act;
+  mote_linear_q_i8_fn qi8fn;
+  const void *qscales_raw; /* the bundle's own scales (halves when qscales_f16) */
+  int qscales_f16;
+  /* 8-bit KV cache: int8 codes, f32 (row, KV head) scales and the kernel */
+  const int8_t *kq, *vq;
+  const float *ks, *vs;
+  mote_attention_q8_f32_fn afn;
+  float *kvbuf;             /* (threads, kvbuf_floats) or NULL */
+  size_t kvbuf_floats;
+  /* f16 W (--weights f16) and its kernel */
+  const uint16_t *w16;
+  mote_linear_f16_fn hfn;
 } job_t;
 
 static void run_linear(void *c, size_t b, size_t e, uint32_t tid) {
@@ -41,18 +58,37 @@ static void run_linear_q(void *c, size_t b, size_t e, uint32_t tid) {
   j->qfn(j->x, j->T, j->K, j->codes, j->qscales, j->group, j->row_bytes, j->bias, j->y,
          j->N, b, e);
 }
+static void run_qact_i8(void *c, size_t b, size_t e, uint32_t tid) {
+  const job_t *j = c;
+  j->k->linear_qact_i8(j->qbits, j->x, j->K, &j->act, b, e);
+}
+static void run_linear_q_i8(void *c, size_t b, size_t e, uint32_t tid) {
+  const job_t *j = c;
+  j->qi8fn(&j->act, j->T, j->K, j->codes, j->qscales_raw, j->qscales_f16, j->group,
+           j->row_bytes, j->bias, j->y, j->N, b, e);
+}
+static void run_linear_h(void *c, size_t b, size_t e, uint32_t tid) {
+  const job_t *j = c;
+  j->hfn(j->x, j->T, j->K, j->w16, j->bias, j->y, j->N, b, e);
+}
 static void run_rms(void *c, size_t b, size_t e, uint32_t tid) {
   const job_t *j = c;
   j->k->rms_norm_f32(j->x, j->w, j->y, j->K, j->eps, b, e);
 }
 static void run_rope(void *c, size_t b, size_t e, uint32_t tid) {
   const job_t *j = c;
-  j->k->rope_f32(j->x, j->y, j->pos, j->H, j->hd, j->style, j->theta, b, e);
+  j->k->rope_f32(j->x, j->y, j->pos, j->H, j->hd, j->style, &j->rope, b, e);
 }
 static void run_attention(void *c, size_t b, size_t e, uint32_t tid) {
   const job_t *j = c;
   j->k->attention_f32(j->x, j->kc, j->vc, j->pos, j->y, j->T, j->H, j->Hkv, j->hd,
                       j->scale, j->scratch + (size_t)tid * j->ctx, b, e);
+}
+static void run_attention_q8(void *c, size_t b, size_t e, uint32_t tid) {
+  const job_t *j = c;
+  j->afn(j->x, j->kq, j->ks, j->vq, j->vs, j->pos, j->y, j->T, j->H, j->Hkv, j->hd,
+         j->scale, j->scratch + (size_t)tid * j->ctx,
+         j->kvbuf ? j->kvbuf + (size_t)tid * j->kvbuf_floats : NULL, b, e);
 }
 static void run_swiglu(void *c, size_t b, size_t e, uint32_t tid) {
   const job_t *j = c;
@@ -100,6 +136,21 @@ static inline const mote_tensor_t *qtensor(const mote_session_t *s, const mote_g
   return t->quant.scales ? t : NULL;
 }
 
+/* The f16 tensor behind weight value v (--weights f16), or NULL. */
+static inline const mote_tensor_t *htensor(const mote_session_t *s, const mote_graph_t *g,
+                                           uint32_t v) {
+  const mote_value_t *val = &g->values[v];
+  if (val->kind != MOTE_VK_WEIGHT) return NULL;
+  const mote_tensor_t *t = &s->m->b.tensors[val->ref];
+  return t->dtype == MOTE_DT_F16 ? t : NULL;
+}
+
+/* Points j at f16 W t and its kernel (the reference when the table has none). */
+static void set_hweight(job_t *j, const mote_tensor_t *t) {
+  j->w16 = (const uint16_t *)t->data;
+  j->hfn = j->k->linear_f16 ? j->k->linear_f16 : mote_kernels_ref()->linear_f16;
+}
+
 /* Points j at quantized W t and picks the kernel for its width (a table
  * without one, e.g. a new ISA, runs the reference). */
 static void set_qweight(job_t *j, const mote_tensor_t *t) {
@@ -108,11 +159,60 @@ static void set_qweight(job_t *j, const mote_tensor_t *t) {
   j->qscales = t->quant.scales;
   j->group = t->quant.group_size;
   j->row_bytes = (size_t)t->quant.row_bytes;
+  j->qbits = t->quant.bits;
+  /* The int8 kernels read f16 scales straight from the file (validated in
+   * bounds and aligned at open), not the widened f32 copy: half the scale
+   * bytes per decode step. */
+  j->qscales_f16 = t->quant.scale_dtype == MOTE_DT_F16;
+  j->qscales_raw = j->qscales_f16 ? (const void *)((const uint8_t *)t->data - t->offset +
+                                                   t->quant.scale_offset)
+                                  : (const void *)t->quant.scales;
   switch (t->quant.bits) {
     case 2: j->qfn = j->k->linear_q2_f32 ? j->k->linear_q2_f32 : r->linear_q2_f32; break;
     case 4: j->qfn = j->k->linear_q4_f32 ? j->k->linear_q4_f32 : r->linear_q4_f32; break;
     default: j->qfn = j->k->linear_q8_f32 ? j->k->linear_q8_f32 : r->linear_q8_f32; break;
   }
+}
+
+/* Runs the quantized linear set up in j (set_qweight) over N rows: with
+ * int8 activations when use_int8() says so (x quantized once per op into the
+ * session's buffer, split over rows when large), else with f32 activations. */
+
+/* int8 or f32 activations for this call. MOTE_ACTIVATIONS=int8-all (act_int8
+ * 2) forces int8 wherever the kernels take W's group size. Otherwise, on a
+ * table with SIMD f32-activation kernels: f32 when it has no SIMD int8 ones
+ * (NEON without dotprod: its int8 path would be the scalar reference), and
+ * from q_f32_min_rows rows up (AVX2 prefill: dequantizing a strip of W once
+ * for f32 GEMM tiles measured faster than the int8 kernels at T >= 4,
+ * docs/quant-kernels.md; 0 = never, e.g. NEON with sdot). */
+static int use_int8(const mote_session_t *s, const job_t *j, size_t kp) {
+  if (!s->act_int8 || !mote_linear_q_i8_ok(j->K, j->group) || j->T * kp > s->act_cap)
+    return 0;
+  if (s->act_int8 == 2) return 1;
+  const mote_kernels_t *r = mote_kernels_ref();
+  int simd_f32 = j->k->linear_q2_f32 && j->k->linear_q2_f32 != r->linear_q2_f32;
+  int simd_i8 = j->k->linear_q2_i8 && j->k->linear_q2_i8 != r->linear_q2_i8;
+  if (simd_f32 && !simd_i8) return 0;
+  if (simd_f32 && j->k->q_f32_min_rows && j->T >= j->k->q_f32_min_rows) return 0;
+  return 1;
+}
+
+static void par_qlinear(const mote_session_t *s, job_t *j, uint64_t work) {
+  const mote_kernels_t *r = mote_kernels_ref();
+  size_t kp = mote_act_i8_kp(j->K);
+  if (!use_int8(s, j, kp)) {
+    par(s, j->N, 64, work, run_linear_q, j);
+    return;
+  }
+  if (!j->k->linear_qact_i8) j->k = r; /* a table without the int8 path */
+  j->act.q = s->act_q;
+  j->act.d = s->act_d;
+  j->act.bs = s->act_bs;
+  j->act.kp = kp;
+  j->qi8fn = j->qbits == 2 ? j->k->linear_q2_i8 : j->qbits == 4 ? j->k->linear_q4_i8
+                                                                 : j->k->linear_q8_i8;
+  par(s, j->T, 1, (uint64_t)j->T * j->K * 4, run_qact_i8, j);
+  par(s, j->N, 64, work, run_linear_q_i8, j);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -121,8 +221,76 @@ static void set_qweight(job_t *j, const mote_tensor_t *t) {
 
 static uint32_t step_rows(const mote_graph_t *g, const mote_step_t *st, uint32_t n);
 
+/* LORA_LINEAR's adapter part (docs/lora.md). tmp (n, r) = scale * x . A^T
+ * in the session's scratch (f32 linear kernel); then y += tmp . B^T with the
+ * up-projection kernel over B's transpose (lora_kernels.h), either fused into
+ * the base linear's parallel region (f32 W: each chunk of output columns adds
+ * its adapter columns, so the adapter splits across threads with the base)
+ * or after the base step ran (quantized / f16 W). */
+typedef struct lora_job {
+  job_t j; /* first: run_linear reads it */
+  mote_lora_b_f32_fn up;
+  const float *tmp, *bt;
+  size_t r;
+} lora_job_t;
+
+static void run_lora_up(void *c, size_t b, size_t e, uint32_t tid) {
+  const lora_job_t *l = c;
+  l->up(l->tmp, l->j.T, l->r, l->bt, l->j.y, l->j.N, b, e);
+}
+
+static void run_lora_fused(void *c, size_t b, size_t e, uint32_t tid) {
+  const lora_job_t *l = c;
+  const job_t *j = &l->j;
+  j->k->linear_f32(j->x, j->T, j->K, j->w, j->bias, j->y, j->N, b, e);
+  l->up(l->tmp, j->T, l->r, l->bt, j->y, j->N, b, e);
+}
+
+static void lora_ax(mote_session_t *s, const mote_graph_t *g, const mote_step_t *st,
+                    uint32_t n, const mote_lora_bind_t *lb) {
+  job_t j;
+  memset(&j, 0, sizeof j);
+  j.k = s->k;
+  size_t K = opv(g, st, 0)->shape[1], r = lb->rank;
+  j.x = fptr(s, g, st->operands[0]);
+  j.w = lb->A;
+  j.y = s->lora_tmp;
+  j.T = n;
+  j.K = K;
+  j.N = r;
+  par(s, r, 8, (uint64_t)n * r * K, run_linear, &j);
+  for (size_t i = 0; i < (size_t)n * r; ++i) s->lora_tmp[i] *= lb->scale;
+}
+
+/* fused != 0: f32 W, base and adapter in one region; else adapter only. */
+static void lora_run(mote_session_t *s, const mote_graph_t *g, const mote_step_t *st,
+                     uint32_t n, float *y, const mote_lora_bind_t *lb, int fused) {
+  lora_ax(s, g, st, n, lb);
+  lora_job_t l;
+  memset(&l, 0, sizeof l);
+  l.j.k = s->k;
+  l.j.x = fptr(s, g, st->operands[0]);
+  l.j.w = fptr(s, g, st->operands[1]);
+  l.j.bias = st->n_operands == 3 ? fptr(s, g, st->operands[2]) : NULL;
+  l.j.y = y;
+  l.j.T = n;
+  l.j.K = opv(g, st, 0)->shape[1];
+  l.j.N = opv(g, st, 1)->shape[0];
+  l.up = mote_lora_b_f32_for(s->k->isa);
+  l.tmp = s->lora_tmp;
+  l.bt = lb->Bt;
+  l.r = lb->rank;
+  uint64_t up_work = (uint64_t)n * l.j.N * l.r;
+  if (fused)
+    par(s, l.j.N, 16, (uint64_t)n * l.j.N * l.j.K + up_work, run_lora_fused, &l.j);
+  else
+    par(s, l.j.N, 16, up_work, run_lora_up, &l.j);
+}
+
+/* `last`: the row among the step's n whose logits / last_row are wanted
+ * (n - 1, or earlier when the call's tail rows are padding). */
 static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_t *st,
-                      uint32_t n, uint32_t pos0) {
+                      uint32_t n, uint32_t pos0, uint32_t last) {
   job_t j;
   memset(&j, 0, sizeof j);
   j.k = s->k;
@@ -140,6 +308,14 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
                              (size_t)s->tok_buf[t], out + (size_t)t * D);
         return;
       }
+      const mote_tensor_t *ht = htensor(s, g, st->operands[0]);
+      if (ht) { /* f16 table: widen each token's row */
+        for (uint32_t t = 0; t < n; ++t) {
+          const uint16_t *row = (const uint16_t *)ht->data + (size_t)s->tok_buf[t] * D;
+          for (size_t d = 0; d < D; ++d) out[(size_t)t * D + d] = mote_half_to_float(row[d]);
+        }
+        return;
+      }
       const float *table = fptr(s, g, st->operands[0]); /* (V, D) */
       for (uint32_t t = 0; t < n; ++t)
         memcpy(out + (size_t)t * D, table + (size_t)s->tok_buf[t] * D, D * sizeof(float));
@@ -155,6 +331,21 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       par(s, n, 1, (uint64_t)n * j.K * 4, run_rms, &j);
       return;
     /* ---- LINEAR: out (n, N) = x (n, K) . w (N, K)^T + bias, split over N */
+    /* ---- LORA_LINEAR: LINEAR, then the bound adapter's s.B(A.x) ----- */
+    case MOTE_OP_LORA_LINEAR: {
+      const mote_lora_bind_t *lb = s->lora ? &s->lora[st->i[0]] : NULL;
+      if (lb && !lb->rank) lb = NULL;
+      const mote_value_t *wv = opv(g, st, 1);
+      if (lb && wv->kind == MOTE_VK_WEIGHT && s->m->b.tensors[wv->ref].dtype == MOTE_DT_F32) {
+        lora_run(s, g, st, n, out, lb, 1);
+        return;
+      }
+      mote_step_t base = *st; /* the base exactly as LINEAR runs it */
+      base.op = MOTE_OP_LINEAR;
+      exec_step(s, g, &base, n, pos0, last);
+      if (lb) lora_run(s, g, st, n, out, lb, 0);
+      return;
+    }
     case MOTE_OP_LINEAR:
       j.x = fptr(s, g, st->operands[0]);
       j.w = fptr(s, g, st->operands[1]);
@@ -169,7 +360,12 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
         /* Grain 64: a quantized decode call first permutes x (~K/8 gathers),
          * so chunks stay long enough to amortize it. */
         set_qweight(&j, qtensor(s, g, st->operands[1]));
-        par(s, j.N, 64, (uint64_t)n * j.N * j.K, run_linear_q, &j);
+        par_qlinear(s, &j, (uint64_t)n * j.N * j.K);
+        return;
+      }
+      if (htensor(s, g, st->operands[1])) {
+        set_hweight(&j, htensor(s, g, st->operands[1]));
+        par(s, j.N, 16, (uint64_t)n * j.N * j.K, run_linear_h, &j);
         return;
       }
       par(s, j.N, 16, (uint64_t)n * j.N * j.K, run_linear, &j);
@@ -181,7 +377,15 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       j.hd = (size_t)st->i[0];
       j.H = opv(g, st, 0)->shape[1] / j.hd;
       j.style = (int)st->i[1];
-      j.theta = st->f[0];
+      /* i[2], i[3], f[1..3]: the scaling (validated), when the step has it. */
+      j.rope.theta = st->f[0];
+      j.rope.scaling = st->n_i > 2 ? (int32_t)st->i[2] : MOTE_ROPE_PLAIN;
+      if (j.rope.scaling != MOTE_ROPE_PLAIN) { /* then n_i, n_f >= 4 */
+        j.rope.factor = st->f[1];
+        j.rope.low_freq_factor = st->f[2];
+        j.rope.high_freq_factor = st->f[3];
+        j.rope.original_max_pos = (float)st->i[3];
+      }
       par(s, n, 1, (uint64_t)n * j.H * j.hd * 8, run_rope, &j);
       return;
     /* ---- KV_APPEND: cache row pos[t] = src row t ----------------------- */
@@ -190,6 +394,14 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       size_t W = cache->shape[1];
       float *base = s->kv_base[cache->ref];
       const float *src = fptr(s, g, st->operands[1]); /* (n, W) */
+      if (s->kv_scales[cache->ref]) { /* 8-bit cache: quantize each row */
+        size_t G = s->m->b.kv[cache->ref].group_size;
+        for (uint32_t t = 0; t < n; ++t)
+          mote_kv_quant_row_q8(src + (size_t)t * W, W, G,
+                               (int8_t *)base + (size_t)s->pos_buf[t] * W,
+                               s->kv_scales[cache->ref] + (size_t)s->pos_buf[t] * (W / G));
+        return;
+      }
       for (uint32_t t = 0; t < n; ++t)
         memcpy(base + (size_t)s->pos_buf[t] * W, src + (size_t)t * W, W * sizeof(float));
       return;
@@ -207,6 +419,21 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       j.scale = st->f[0];
       j.scratch = s->scratch;
       j.ctx = s->context;
+      if (s->kv_scales[opv(g, st, 1)->ref]) { /* 8-bit caches (validated: both) */
+        j.kq = (const int8_t *)j.kc;
+        j.vq = (const int8_t *)j.vc;
+        j.ks = s->kv_scales[opv(g, st, 1)->ref];
+        j.vs = s->kv_scales[opv(g, st, 2)->ref];
+        j.afn = j.k->attention_q8_f32 ? j.k->attention_q8_f32
+                                      : mote_kernels_ref()->attention_q8_f32;
+        /* kv_widen holds 2 * context * group_size floats per thread, and a
+         * q8 attention's head_dim is its cache's group_size (validated). */
+        j.kvbuf = n > 1 ? s->kv_widen : NULL;
+        j.kvbuf_floats = s->kv_widen_floats;
+        par(s, j.H, 1, (uint64_t)n * j.H * j.hd * (j.pos[n - 1] + 1u) * 2,
+            run_attention_q8, &j);
+        return;
+      }
       par(s, j.H, 1, (uint64_t)n * j.H * j.hd * (j.pos[n - 1] + 1u) * 2,
           run_attention, &j);
       return;
@@ -225,7 +452,7 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
     case MOTE_OP_LOGITS: {
       size_t D = opv(g, st, 0)->shape[1];
       size_t rows = st->i[0] ? n : 1;
-      j.x = fptr(s, g, st->operands[0]) + (st->i[0] ? 0 : (size_t)(n - 1) * D);
+      j.x = fptr(s, g, st->operands[0]) + (st->i[0] ? 0 : (size_t)last * D);
       j.w = fptr(s, g, st->operands[1]);
       j.y = out;
       j.T = rows;
@@ -233,21 +460,26 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       j.N = opv(g, st, 1)->shape[0];
       if (qtensor(s, g, st->operands[1])) {
         set_qweight(&j, qtensor(s, g, st->operands[1]));
-        par(s, j.N, 64, (uint64_t)rows * j.N * D, run_linear_q, &j);
+        par_qlinear(s, &j, (uint64_t)rows * j.N * D);
+        return;
+      }
+      if (htensor(s, g, st->operands[1])) {
+        set_hweight(&j, htensor(s, g, st->operands[1]));
+        par(s, j.N, 16, (uint64_t)rows * j.N * D, run_linear_h, &j);
         return;
       }
       par(s, j.N, 16, (uint64_t)rows * j.N * D, run_linear, &j);
       return;
     }
-    /* ---- LAST_ROW: out row 0 = row n-1 of x (or the last position) --- */
+    /* ---- LAST_ROW: out row 0 = the last real row of x (or its position) */
     case MOTE_OP_LAST_ROW: {
       const mote_value_t *x = opv(g, st, 0);
       if (x->dtype == MOTE_DT_I32) {
-        memcpy(out, &s->pos_buf[n - 1], sizeof(int32_t));
+        memcpy(out, &s->pos_buf[last], sizeof(int32_t));
         return;
       }
       size_t D = x->shape[1];
-      memcpy(out, fptr(s, g, st->operands[0]) + (size_t)(n - 1) * D, D * sizeof(float));
+      memcpy(out, fptr(s, g, st->operands[0]) + (size_t)last * D, D * sizeof(float));
       return;
     }
     default:
@@ -269,17 +501,27 @@ static uint32_t step_rows(const mote_graph_t *g, const mote_step_t *st, uint32_t
 mote_status_t mote_exec_graph(mote_session_t *s, const mote_graph_t *g,
                               const int32_t *tokens, uint32_t n,
                               const float **out_logits) {
-  MOTE_CHECK_OR_RETURN(n >= 1 && n <= g->max_tokens, MOTE_ERR_INTERNAL,
-                       "graph %.*s called with %u rows (max %u)", (int)g->name.n,
-                       g->name.p, n, g->max_tokens);
+  return mote_exec_graph_padded(s, g, tokens, n, n, out_logits);
+}
+
+mote_status_t mote_exec_graph_padded(mote_session_t *s, const mote_graph_t *g,
+                                     const int32_t *tokens, uint32_t n_real, uint32_t n,
+                                     const float **out_logits) {
+  MOTE_CHECK_OR_RETURN(n >= 1 && n <= g->max_tokens && n_real >= 1 && n_real <= n,
+                       MOTE_ERR_INTERNAL, "graph %.*s called with %u of %u rows (max %u)",
+                       (int)g->name.n, g->name.p, n_real, n, g->max_tokens);
   MOTE_CHECK_OR_RETURN(s->pos <= s->context && n <= s->context - s->pos,
                        MOTE_ERR_OUT_OF_RANGE, "context full: %u + %u tokens > %u",
                        s->pos, n, s->context);
   for (uint32_t t = 0; t < n; ++t) {
-    MOTE_CHECK_OR_RETURN(tokens[t] >= 0 && (uint32_t)tokens[t] < g->min_vocab,
+    /* Padding rows (t >= n_real) read token 0 at the next positions: they
+     * write cache rows past the prompt that nothing reads before a later
+     * call overwrites them. */
+    int32_t tok = t < n_real ? tokens[t] : 0;
+    MOTE_CHECK_OR_RETURN(tok >= 0 && (uint32_t)tok < g->min_vocab,
                          MOTE_ERR_OUT_OF_RANGE, "token id %d out of range (vocab %u)",
-                         tokens[t], g->min_vocab);
-    s->tok_buf[t] = tokens[t];
+                         tok, g->min_vocab);
+    s->tok_buf[t] = tok;
     s->pos_buf[t] = (int32_t)(s->pos + t);
   }
   /* The graph's own inputs, for any step that reads them from the arena; the
@@ -287,11 +529,19 @@ mote_status_t mote_exec_graph(mote_session_t *s, const mote_graph_t *g,
   memcpy(s->arena + g->values[g->input_tokens].offset, s->tok_buf, n * sizeof(int32_t));
   memcpy(s->arena + g->values[g->input_positions].offset, s->pos_buf, n * sizeof(int32_t));
   for (uint32_t k = 0; k < g->n_steps; ++k) {
+    /* No logits wanted (a chunk before a prompt's last): skip the step
+     * that only produces them (the classifier reads the whole vocab). */
+    if (!out_logits && g->steps[k].n_results == 1 &&
+        g->steps[k].results[0] == g->output_logits)
+      continue;
     uint32_t rows = step_rows(g, &g->steps[k], n);
-    exec_step(s, g, &g->steps[k], rows, n - rows);
+    /* A one-row step (after LAST_ROW) works on the last real row. */
+    exec_step(s, g, &g->steps[k], rows, rows < n ? n_real - 1 : 0,
+              rows < n ? 0 : n_real - 1);
   }
+  if (!out_logits) return MOTE_OK;
   const mote_value_t *lv = &g->values[g->output_logits];
-  size_t row = lv->shape[0] == 1 ? 0 : (size_t)(n - 1);
+  size_t row = lv->shape[0] == 1 ? 0 : (size_t)(n_real - 1);
   *out_logits = (const float *)(s->arena + lv->offset) + row * lv->shape[1];
   return MOTE_OK;
 }

@@ -1,5 +1,6 @@
 /* session.c: a session owns the arena, KV cache, scratch and thread pool, all
  * allocated at create; prefill and decode allocate nothing. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "session.h"
@@ -12,15 +13,72 @@ static void *zalloc(const mote_allocator_t *a, size_t n, int *fail) {
   return p;
 }
 
-/* Bytes of the KV cache; 0 on overflow. */
-static size_t kv_floats(const mote_bundle_t *b, uint32_t context) {
-  size_t total = 0;
+/* Bytes of KV cache kv at `context` rows, a multiple of 64; 0 on overflow.
+ * *data = bytes of its rows: f32, or for a q8 cache int8 codes (C, W) padded
+ * to 64, followed by its f32 scales (C, W / group_size). Rows stay contiguous
+ * per cache, so the first c rows of codes and of scales are a c-row view. */
+static size_t kv_cache_bytes(const mote_kv_cache_t *kv, uint32_t context, size_t *data) {
+  size_t C = context, W = kv->width;
+  if (C == 0 || W > (SIZE_MAX / 8 - 128) / C) return 0;
+  if (kv->dtype != MOTE_DT_Q8) {
+    *data = C * W * sizeof(float);
+    return (*data + 63) & ~(size_t)63;
+  }
+  *data = (C * W + 63) & ~(size_t)63;
+  return *data + ((C * (W / kv->group_size) * sizeof(float) + 63) & ~(size_t)63);
+}
+
+/* Bytes of all KV caches; 0 on overflow. */
+static size_t kv_total_bytes(const mote_bundle_t *b, uint32_t context) {
+  size_t total = 0, data = 0;
   for (uint32_t k = 0; k < b->n_kv; ++k) {
-    size_t rows = (size_t)context * b->kv[k].width;
-    if (rows / context != b->kv[k].width || total + rows < total) return 0;
-    total += rows;
+    size_t n = kv_cache_bytes(&b->kv[k], context, &data);
+    if (n == 0 || total + n < total) return 0;
+    total += n;
   }
   return total;
+}
+
+/* int8 activations (issue 4): MOTE_ACTIVATIONS (int8 | int8-all | f32)
+ * overrides the bundle's options.activations; neither set means f32. *int8:
+ * 0 f32, 1 int8 where the kernels are faster (executor.c), 2 int8 at every T. */
+static mote_status_t act_mode(const mote_model_t *m, int *int8) {
+  const char *env = getenv("MOTE_ACTIVATIONS");
+  if (env && *env) {
+    MOTE_CHECK_OR_RETURN(strcmp(env, "int8") == 0 || strcmp(env, "int8-all") == 0 ||
+                             strcmp(env, "f32") == 0,
+                         MOTE_ERR_INVALID_ARGUMENT,
+                         "MOTE_ACTIVATIONS=%s: must be int8, int8-all or f32", env);
+    *int8 = strcmp(env, "int8") == 0 ? 1 : strcmp(env, "int8-all") == 0 ? 2 : 0;
+    return MOTE_OK;
+  }
+  mote_str_t v = m->b.opt_activations;
+  int is_int8 = v.n == 4 && memcmp(v.p, "int8", 4) == 0;
+  MOTE_CHECK_OR_RETURN(v.n == 0 || is_int8 || (v.n == 3 && memcmp(v.p, "f32", 3) == 0),
+                       MOTE_ERR_UNSUPPORTED,
+                       "%s: options.activations: \"%.*s\" (need int8 or f32)", m->label,
+                       (int)(v.n > 64 ? 64 : v.n), v.p);
+  *int8 = is_int8;
+  return MOTE_OK;
+}
+
+/* Codes the quantized-x buffer needs: the most of max_tokens * kp(K) over
+ * the steps whose W (operand 1) is a quantized weight; 0 when none. */
+static size_t act_codes(const mote_bundle_t *b) {
+  size_t best = 0;
+  for (uint32_t gi = 0; gi < b->n_graphs; ++gi) {
+    const mote_graph_t *g = &b->graphs[gi];
+    for (uint32_t k = 0; k < g->n_steps; ++k) {
+      const mote_step_t *st = &g->steps[k];
+      if (st->op == MOTE_OP_EMBEDDING || st->n_operands < 2) continue;
+      const mote_value_t *w = &g->values[st->operands[1]];
+      if (w->kind != MOTE_VK_WEIGHT || !b->tensors[w->ref].has_quant) continue;
+      size_t kp = mote_act_i8_kp((size_t)g->values[st->operands[0]].shape[1]);
+      if (kp > SIZE_MAX / 64 / (g->max_tokens + 1u)) return 0; /* absurd: f32 path */
+      if ((size_t)g->max_tokens * kp > best) best = (size_t)g->max_tokens * kp;
+    }
+  }
+  return best;
 }
 
 mote_status_t mote_session_create(mote_model_t *m, const mote_session_options_t *opt,
@@ -36,6 +94,8 @@ mote_status_t mote_session_create(mote_model_t *m, const mote_session_options_t 
   }
   uint32_t n_threads = opt && opt->n_threads ? opt->n_threads : mote_pal_cpu_count();
   if (n_threads > 256) n_threads = 256;
+  int act_int8 = 0;
+  MOTE_RETURN_IF_ERROR(act_mode(m, &act_int8));
   const mote_allocator_t *a = m->alloc;
   mote_session_t *s = mote_alloc(a, sizeof(*s), 64);
   MOTE_CHECK_OR_RETURN(s, MOTE_ERR_OUT_OF_MEMORY, "session: out of memory");
@@ -49,7 +109,7 @@ mote_status_t mote_session_create(mote_model_t *m, const mote_session_options_t 
     if (m->b.graphs[g].arena_bytes > arena) arena = m->b.graphs[g].arena_bytes;
     if (m->b.graphs[g].max_tokens > max_t) max_t = m->b.graphs[g].max_tokens;
   }
-  size_t kvn = kv_floats(&m->b, context);
+  size_t kvn = kv_total_bytes(&m->b, context); /* bytes */
   int fail = (m->b.n_kv && !kvn) || arena > SIZE_MAX / 2;
   mote_status_t st = MOTE_OK;
   if (!fail) st = mote_threadpool_create(n_threads, a, &s->pool);
@@ -57,22 +117,52 @@ mote_status_t mote_session_create(mote_model_t *m, const mote_session_options_t 
   uint32_t nt = s->pool ? mote_threadpool_size(s->pool) : 1;
   if (!fail) {
     s->arena = zalloc(a, (size_t)arena, &fail);
-    s->kv = zalloc(a, kvn * sizeof(float), &fail);
+    s->kv = zalloc(a, kvn, &fail);
     s->kv_base = zalloc(a, (m->b.n_kv + 1) * sizeof(float *), &fail);
+    s->kv_scales = zalloc(a, (m->b.n_kv + 1) * sizeof(float *), &fail);
     s->scratch = zalloc(a, (size_t)nt * context * sizeof(float), &fail);
+    /* 8-bit KV cache: per thread, one K and one V head widened to f32 for
+     * the prefill rows (attention_q8_f32's kvbuf); decode never uses it. */
+    size_t g_max = 0;
+    for (uint32_t k = 0; k < m->b.n_kv; ++k)
+      if (m->b.kv[k].dtype == MOTE_DT_Q8 && m->b.kv[k].group_size > g_max)
+        g_max = m->b.kv[k].group_size;
+    if (g_max && max_t > 1 && g_max <= SIZE_MAX / 8 / context / nt) {
+      s->kv_widen_floats = 2 * (size_t)context * g_max;
+      s->kv_widen = zalloc(a, nt * s->kv_widen_floats * sizeof(float), &fail);
+    }
     s->tok_buf = zalloc(a, max_t * sizeof(int32_t), &fail);
     s->pos_buf = zalloc(a, max_t * sizeof(int32_t), &fail);
+    s->act_cap = act_int8 ? act_codes(&m->b) : 0;
+    if (s->act_cap) { /* int8 activations: one op's quantized x */
+      s->act_int8 = act_int8;
+      s->act_q = zalloc(a, s->act_cap, &fail);
+      s->act_d = zalloc(a, s->act_cap / 32 * sizeof(float), &fail);
+      s->act_bs = zalloc(a, s->act_cap / 32 * sizeof(float), &fail);
+    }
+    if (m->buckets.n_t) { /* the chunk planner's tables (buckets.c) */
+      s->plan_cost = zalloc(a, ((size_t)context + 1) * sizeof(double), &fail);
+      s->plan_pick = zalloc(a, (size_t)context + 1, &fail);
+    }
+    if (m->b.lora_max_rank) /* LoRA: tmp = A.x of one call (adapter.c) */
+      s->lora_tmp = zalloc(a, (size_t)max_t * m->b.lora_max_rank * sizeof(float), &fail);
   }
   if (fail) {
     mote_session_destroy(s);
     return mote_set_error(MOTE_ERR_OUT_OF_MEMORY,
                           "session: cannot allocate arena %llu B + KV cache %zu B",
-                          (unsigned long long)arena, kvn * sizeof(float));
+                          (unsigned long long)arena, kvn);
   }
-  float *p = s->kv;
+  uint8_t *p = (uint8_t *)s->kv;
+  for (uint32_t i = 0; i < m->buckets.n_t; ++i) {
+    s->bucket_cost[i] = m->buckets.cost[i];
+    s->bucket_cost_mid[i] = m->buckets.cost[i] * m->buckets.mid_share[i];
+  }
   for (uint32_t k = 0; k < m->b.n_kv; ++k) {
-    s->kv_base[k] = p;
-    p += (size_t)context * m->b.kv[k].width;
+    size_t data = 0, n = kv_cache_bytes(&m->b.kv[k], context, &data);
+    s->kv_base[k] = (float *)p; /* q8: the int8 codes */
+    s->kv_scales[k] = m->b.kv[k].dtype == MOTE_DT_Q8 ? (float *)(p + data) : NULL;
+    p += n;
   }
   *out = s;
   return MOTE_OK;
@@ -81,13 +171,22 @@ mote_status_t mote_session_create(mote_model_t *m, const mote_session_options_t 
 void mote_session_destroy(mote_session_t *s) {
   if (!s) return;
   const mote_allocator_t *a = s->m->alloc;
+  mote_lora_session_release(s);
+  mote_free(a, s->lora_tmp);
   mote_threadpool_destroy(s->pool);
   mote_free(a, s->arena);
   mote_free(a, s->kv);
   mote_free(a, s->kv_base);
+  mote_free(a, s->kv_scales);
   mote_free(a, s->scratch);
+  mote_free(a, s->kv_widen);
   mote_free(a, s->tok_buf);
   mote_free(a, s->pos_buf);
+  mote_free(a, s->act_q);
+  mote_free(a, s->act_d);
+  mote_free(a, s->act_bs);
+  mote_free(a, s->plan_cost);
+  mote_free(a, s->plan_pick);
   mote_free(a, s);
 }
 
@@ -111,6 +210,9 @@ mote_status_t mote_session_prefill(mote_session_t *s, const int32_t *tokens, siz
     MOTE_CHECK_OR_RETURN(tokens[t] >= 0 && (uint32_t)tokens[t] < g->min_vocab,
                          MOTE_ERR_OUT_OF_RANGE, "prefill: tokens[%zu] = %d out of range (vocab %u)",
                          t, tokens[t], g->min_vocab);
+  /* Bucketed bundles: static chunks chosen by cost (buckets.c). */
+  if (s->m->buckets.n_t && s->prefill_policy != MOTE_PREFILL_DYNAMIC)
+    return mote_buckets_prefill(s, tokens, count, out_logits);
   /* Full chunks of the prefill graph's T rows; the last runs with fewer. */
   size_t done = 0;
   while (done < count) {
@@ -125,7 +227,8 @@ mote_status_t mote_session_prefill(mote_session_t *s, const int32_t *tokens, siz
 
 mote_status_t mote_session_decode(mote_session_t *s, int32_t token, const float **out_logits) {
   MOTE_CHECK_OR_RETURN(s && out_logits, MOTE_ERR_INVALID_ARGUMENT, "decode: NULL argument");
-  MOTE_RETURN_IF_ERROR(mote_exec_graph(s, s->m->decode, &token, 1, out_logits));
+  const mote_graph_t *bucket = mote_buckets_decode_graph(s); /* NULL: no buckets */
+  MOTE_RETURN_IF_ERROR(mote_exec_graph(s, bucket ? bucket : s->m->decode, &token, 1, out_logits));
   s->pos += 1;
   return MOTE_OK;
 }

@@ -90,8 +90,10 @@ SECTION = {1: ("name", "str"), 2: ("offset", "int"), 3: ("size", "int")}
 VALUE = {1: ("kind", "int"), 2: ("dtype", "int"), 3: ("shape", "packed"), 5: ("ref", "int")}
 STEP = {1: ("op", "int"), 2: ("operands", "packed"), 6: ("kernel", "str"), 7: ("loc", "str")}
 GRAPH = {1: ("name", "str"), 6: ("values", (VALUE, True)), 7: ("steps", (STEP, True))}
+KVCACHE = {1: ("name", "str"), 2: ("width", "int"), 3: ("dtype", "int"),
+           65: ("group_size", "int"), 66: ("scale_dtype", "int"), 67: ("layout", "str")}
 MANIFEST = {5: ("sections", (SECTION, True)), 6: ("tensors", (TENSOR, True)),
-            8: ("graphs", (GRAPH, True))}
+            7: ("kv_caches", (KVCACHE, True)), 8: ("graphs", (GRAPH, True))}
 
 DTYPES = {1: "f32", 2: "f16", 3: "bf16", 4: "i32", 16: "q2", 17: "q4", 18: "q8"}
 

@@ -10,6 +10,7 @@ config; the bundle must hold no K/V weights of the shared layers.
 
   run_kvshare_pass.py MODEL (--kv-share A:B | --kv-share-boundary N)
 """
+import json
 import os
 import re
 import sys
@@ -39,7 +40,8 @@ def main():
     out = os.path.join(work, "shared.mote")
     if os.path.exists(out):
         os.remove(out)
-    r = E.run([E.tool("motec"), "compile", src, "-o", out, flag, val])
+    rj = out + ".json"
+    r = E.run([E.tool("motec"), "compile", src, "-o", out, flag, val, "--report-json", rj])
     err = r.stderr.decode(errors="replace")
     if "changes the model" not in err:
         E.fail(f"motec report does not say the model changed:\n{err}")
@@ -49,6 +51,13 @@ def main():
         E.fail(f"want 'kv cache: {want[0]} -> {want[1]} bytes per token' in:\n{err}")
     if f"layers {first}..{L - 1} attend over layer {first - 1}'s K/V" not in err:
         E.fail(f"report does not name the boundary {first}:\n{err}")
+    with open(rj) as f:
+        ks_json = json.load(f).get("kv_share")
+    want_json = {"shared_layers": L - first, "trained_shared_layers": 0, "source_layer": first - 1,
+                 "kv_bytes_per_token_before": want[0], "kv_bytes_per_token_after": want[1],
+                 "changes_model": True}
+    if ks_json != want_json:
+        E.fail(f"--report-json kv_share {ks_json}, want {want_json}")
 
     import run_kvshared
     run_kvshared.check_last_row(out)  # block 2 of prefill on the last row

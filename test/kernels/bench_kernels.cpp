@@ -109,6 +109,56 @@ void QShapes(benchmark::internal::Benchmark *b) {
 }
 BENCHMARK(BM_LinearQ)->Apply(QShapes);
 
+// int8 activations (issue 4): quantize x once, then the integer-dot kernel,
+// both inside the timed loop (what the executor does per op). Args as above.
+void BM_LinearQI8(benchmark::State &state) {
+  const mote_kernels_t *k = Table((int)state.range(0));
+  if (!k) {
+    state.SkipWithError("ISA not available");
+    return;
+  }
+  size_t bits = state.range(1), T = state.range(2), N = state.range(3), K = state.range(4);
+  size_t G = 32, ng = (K + G - 1) / G, row_bytes = (K + 31) / 32 * 32 * bits / 8;
+  mote_linear_q_i8_fn f = bits == 2 ? k->linear_q2_i8 : bits == 4 ? k->linear_q4_i8
+                                                                  : k->linear_q8_i8;
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> d(-1, 1);
+  std::vector<uint8_t> codes(N * row_bytes);
+  for (auto &c : codes) c = uint8_t(rng());
+  std::vector<float> scales(N * ng), x(T * K), y(T * N);
+  for (float &v : scales) v = 0.01f + 0.1f * std::abs(d(rng));
+  for (float &v : x) v = d(rng);
+  const size_t kp = mote_act_i8_kp(K);
+  std::vector<int8_t> q(T * kp);
+  std::vector<float> xd(T * kp / 32), xs(T * kp / 32);
+  mote_act_i8_t a{q.data(), xd.data(), xs.data(), kp};
+  const bool f16 = state.range(5) != 0;  // IEEE-half scales, as motec writes for w2/w4
+  std::vector<uint16_t> half(scales.size(), 0x2e66);  // ~0.1
+  for (auto _ : state) {
+    k->linear_qact_i8((unsigned)bits, x.data(), K, &a, 0, T);
+    if (f16)
+      f(&a, T, K, codes.data(), half.data(), 1, G, row_bytes, nullptr, y.data(), N, 0, N);
+    else
+      f(&a, T, K, codes.data(), scales.data(), 0, G, row_bytes, nullptr, y.data(), N, 0, N);
+    benchmark::ClobberMemory();
+  }
+  const auto flags = benchmark::Counter::kIsIterationInvariantRate;
+  state.counters["W_B/s"] =
+      benchmark::Counter((double)N * row_bytes + (f16 ? 2.0 : 4.0) * N * ng, flags);
+  state.counters["FLOP/s"] = benchmark::Counter(2.0 * T * N * K, flags);
+  state.SetLabel(k->isa);
+}
+void QI8Shapes(benchmark::internal::Benchmark *b) {
+  const int64_t nk[][2] = {{2048, 2048}, {8192, 2048}, {128256, 2048}, {768, 288}};
+  for (int64_t h : {0, 1})
+    for (int64_t bits : {2, 4, 8})
+      for (auto &s : nk) b->Args({1, bits, 1, s[0], s[1], h});
+  for (int64_t bits : {2, 4, 8}) b->Args({1, bits, 64, 2048, 2048, 0});
+  for (int64_t bits : {2, 4, 8}) b->Args({1, bits, 64, 768, 288, 0});
+  b->ArgNames({"isa", "bits", "T", "N", "K", "f16"});
+}
+BENCHMARK(BM_LinearQI8)->Apply(QI8Shapes);
+
 } // namespace
 
 BENCHMARK_MAIN();

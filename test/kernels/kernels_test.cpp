@@ -172,6 +172,98 @@ TEST(Linear, SplitRangesMatchWhole) {
     }
 }
 
+// -------------------------------------------------------- linear, f16 W
+
+// Every one of the 65536 halves against an independent formula.
+TEST(Half, ToFloatIsExact) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    int e = int(h >> 10) & 31, m = int(h & 1023);
+    double sign = (h & 0x8000) ? -1.0 : 1.0;
+    float got = mote_half_to_float(uint16_t(h));
+    if (e == 31) {
+      ASSERT_TRUE(m ? std::isnan(got) : std::isinf(got)) << h;
+      continue;
+    }
+    double want = e == 0 ? sign * std::ldexp(double(m), -24)
+                         : sign * std::ldexp(double(1024 + m), e - 25);
+    ASSERT_EQ(double(got), want) << h;
+    ASSERT_EQ(std::signbit(got), bool(h & 0x8000)) << h;
+  }
+}
+
+// Random finite halves in about [-4, 4] (subnormals and zeros included).
+std::vector<uint16_t> RandomHalves(size_t n, std::mt19937 &rng) {
+  std::uniform_int_distribution<int> e(0, 17), m(0, 1023), s(0, 1);
+  std::vector<uint16_t> v(n);
+  for (uint16_t &h : v) h = uint16_t((s(rng) << 15) | (e(rng) << 10) | m(rng));
+  return v;
+}
+
+Vec RunLinearF16(mote_linear_f16_fn f, const Vec &x, const std::vector<uint16_t> &w,
+                 const float *bias, size_t T, size_t K, size_t N, size_t nb, size_t ne) {
+  Vec y(T * N, kSentinel);
+  f(x.data(), T, K, w.data(), bias, y.data(), N, nb, ne);
+  return y;
+}
+
+TEST(LinearF16, ReferenceMatchesDouble) {
+  std::mt19937 rng(11);
+  for (const LinearCase &c : LinearCases()) {
+    Vec x = Random(c.T * c.K, rng), b = Random(c.N, rng);
+    std::vector<uint16_t> w = RandomHalves(c.N * c.K, rng);
+    Vec y = RunLinearF16(mote_kernels_ref()->linear_f16, x, w, b.data(), c.T, c.K, c.N, 0, c.N);
+    for (size_t t = 0; t < c.T; ++t)
+      for (size_t n = 0; n < c.N; ++n) {
+        double sum = b[n], mag = std::fabs(b[n]);
+        for (size_t k = 0; k < c.K; ++k) {
+          double wk = mote_half_to_float(w[n * c.K + k]);
+          sum += (double)x[t * c.K + k] * wk;
+          mag += std::fabs((double)x[t * c.K + k] * wk);
+        }
+        ASSERT_NEAR(y[t * c.N + n], sum, 1e-5 * mag + 1e-7)
+            << "T=" << c.T << " K=" << c.K << " N=" << c.N;
+      }
+  }
+}
+
+TEST(LinearF16, SimdMatchesReferenceAndSplit) {
+  FOR_EACH_SIMD(k) {
+    ASSERT_NE(k->linear_f16, nullptr) << k->isa;
+    std::mt19937 rng(12);
+    for (const LinearCase &c : LinearCases())
+      for (bool with_bias : {false, true}) {
+        Vec x = Random(c.T * c.K, rng), b = Random(c.N, rng);
+        std::vector<uint16_t> w = RandomHalves(c.N * c.K, rng);
+        const float *bias = with_bias ? b.data() : nullptr;
+        size_t nb = c.N > 2 ? 1 : 0, ne = c.N > 4 ? c.N - 1 : c.N;
+        Vec r = RunLinearF16(mote_kernels_ref()->linear_f16, x, w, bias, c.T, c.K, c.N, nb, ne);
+        Vec y = RunLinearF16(k->linear_f16, x, w, bias, c.T, c.K, c.N, nb, ne);
+        for (size_t t = 0; t < c.T; ++t)
+          for (size_t n = 0; n < c.N; ++n) {
+            size_t i = t * c.N + n;
+            if (n < nb || n >= ne) {
+              ASSERT_EQ(y[i], kSentinel) << "wrote outside its range";
+              continue;
+            }
+            double mag = with_bias ? std::fabs(b[n]) : 0.0;
+            for (size_t kk = 0; kk < c.K; ++kk)
+              mag += std::fabs(x[t * c.K + kk] * mote_half_to_float(w[n * c.K + kk]));
+            ASSERT_NEAR(y[i], r[i], 1e-5 * mag + 1e-7)
+                << k->isa << " T=" << c.T << " K=" << c.K << " N=" << c.N << " t=" << t
+                << " n=" << n;
+          }
+        // Two halves of the row range give the same bytes as one call.
+        Vec whole = RunLinearF16(k->linear_f16, x, w, bias, c.T, c.K, c.N, 0, c.N);
+        size_t mid = c.N / 2 + (c.N > 3);
+        Vec split(c.T * c.N, kSentinel);
+        k->linear_f16(x.data(), c.T, c.K, w.data(), bias, split.data(), c.N, 0, mid);
+        k->linear_f16(x.data(), c.T, c.K, w.data(), bias, split.data(), c.N, mid, c.N);
+        ASSERT_EQ(0, memcmp(whole.data(), split.data(), whole.size() * sizeof(float)))
+            << k->isa << " T=" << c.T << " K=" << c.K << " N=" << c.N;
+      }
+  }
+}
+
 // ---------------------------------------------------------------- rms_norm
 
 TEST(RmsNorm, ReferenceMatchesDouble) {
@@ -214,16 +306,53 @@ TEST(RmsNorm, SimdMatchesReferenceInPlaceAndSplit) {
 struct RopeCase {
   size_t H, hd;
   int style;
-  float theta;
+  mote_rope_spec_t rope;
 };
 
+// Plain theta, linear scaling, and llama3 scaling with a short original
+// context (64) so head_dims of 8+ have frequencies in all three of its bands.
 std::vector<RopeCase> RopeCases() {
   std::vector<RopeCase> c;
+  const mote_rope_spec_t specs[] = {
+      {10000.0f, MOTE_ROPE_PLAIN, 1, 0, 0, 0},
+      {500000.0f, MOTE_ROPE_PLAIN, 1, 0, 0, 0},
+      {10000.0f, MOTE_ROPE_LINEAR, 4.0f, 0, 0, 0},
+      {500000.0f, MOTE_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 64.0f}};
   for (size_t hd : {2, 6, 8, 10, 32, 64, 128})
     for (int style : {0, 1})
-      for (float theta : {10000.0f, 500000.0f}) c.push_back({3, hd, style, theta});
-  c.push_back({2, 1024, 1, 10000.0f}); // beyond the SIMD table size
+      for (const mote_rope_spec_t &r : specs) c.push_back({3, hd, style, r});
+  c.push_back({2, 1024, 1, specs[0]}); // beyond the SIMD table size
+  c.push_back({2, 1024, 1, specs[3]});
   return c;
+}
+
+// freq_i in double: the contract of mote_rope_spec_t (kernels.h).
+double RopeFreq(const mote_rope_spec_t &r, size_t i, size_t hd) {
+  double base = std::pow((double)r.theta, -2.0 * i / hd);
+  if (r.scaling == MOTE_ROPE_LINEAR) return base / r.factor;
+  if (r.scaling != MOTE_ROPE_LLAMA3) return base;
+  double wl = 2 * M_PI / base;
+  if (wl < r.original_max_pos / r.high_freq_factor) return base;
+  if (wl > r.original_max_pos / r.low_freq_factor) return base / r.factor;
+  double m = (r.original_max_pos / wl - r.low_freq_factor) /
+             (r.high_freq_factor - r.low_freq_factor);
+  return (1 - m) * base / r.factor + m * base;
+}
+
+TEST(Rope, Llama3BandsAllUsed) {
+  // The llama3 case above really has kept, scaled and blended frequencies.
+  const mote_rope_spec_t r = {500000.0f, MOTE_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 64.0f};
+  int kept = 0, scaled = 0, blended = 0;
+  for (size_t i = 0; i < 64; ++i) {
+    double base = std::pow(500000.0, -2.0 * i / 128), f = RopeFreq(r, i, 128);
+    if (f == base) ++kept;
+    else if (std::fabs(f - base / 8) < 1e-15) ++scaled;
+    else ++blended;
+    ASSERT_NEAR(mote_rope_inv_freq(&r, i, 128), f, 1e-6 * f) << i;
+  }
+  EXPECT_GT(kept, 0);
+  EXPECT_GT(scaled, 0);
+  EXPECT_GT(blended, 0);
 }
 
 std::vector<int32_t> Positions(size_t T, std::mt19937 &rng) {
@@ -241,14 +370,14 @@ TEST(Rope, ReferenceMatchesDouble) {
     Vec x = Random(T * row, rng), y(T * row);
     std::vector<int32_t> pos = Positions(T, rng);
     mote_kernels_ref()->rope_f32(x.data(), y.data(), pos.data(), c.H, c.hd, c.style,
-                                 c.theta, 0, T);
+                                 &c.rope, 0, T);
     for (size_t t = 0; t < T; ++t)
       for (size_t h = 0; h < c.H; ++h)
         for (size_t i = 0; i < c.hd / 2; ++i) {
           size_t base = t * row + h * c.hd;
           size_t i0 = c.style == 0 ? 2 * i : i;
           size_t i1 = c.style == 0 ? 2 * i + 1 : i + c.hd / 2;
-          double a = pos[t] * std::pow((double)c.theta, -2.0 * i / c.hd);
+          double a = pos[t] * RopeFreq(c.rope, i, c.hd);
           double x0 = x[base + i0], x1 = x[base + i1];
           // f32 angles at pos 300 are off by up to ~300 * 2^-24 rad.
           double tol = 5e-5 * (std::fabs(x0) + std::fabs(x1)) + 1e-7;
@@ -266,10 +395,10 @@ TEST(Rope, SimdMatchesReferenceInPlaceAndSplit) {
       Vec x = Random(T * row, rng), r(T * row, kSentinel);
       std::vector<int32_t> pos = Positions(T, rng);
       mote_kernels_ref()->rope_f32(x.data(), r.data(), pos.data(), c.H, c.hd, c.style,
-                                   c.theta, 0, T);
+                                   &c.rope, 0, T);
       Vec y = x;
-      k->rope_f32(y.data(), y.data(), pos.data(), c.H, c.hd, c.style, c.theta, 0, 2);
-      k->rope_f32(y.data(), y.data(), pos.data(), c.H, c.hd, c.style, c.theta, 2, T);
+      k->rope_f32(y.data(), y.data(), pos.data(), c.H, c.hd, c.style, &c.rope, 0, 2);
+      k->rope_f32(y.data(), y.data(), pos.data(), c.H, c.hd, c.style, &c.rope, 2, T);
       for (size_t i = 0; i < T * row; ++i)
         ASSERT_NEAR(y[i], r[i], 1e-6 * (std::fabs(r[i]) + 1.0))
             << k->isa << " hd=" << c.hd << " style=" << c.style << " i=" << i;
@@ -455,5 +584,140 @@ TEST(Elementwise, NeonExpRelativeErrorBelow1e6) {
   EXPECT_NEAR(out[4], std::exp(1.0), 3e-6);
 }
 #endif
+
+// ------------------------------------------------ 8-bit KV cache (kv8)
+
+// A q8 cache of C rows: codes (C, Hkv*hd) and scales (C, Hkv), rows quantized
+// by mote_kv_quant_row_q8 (group = hd: one scale per row and KV head), plus
+// the dequantized f32 rows for the f32 reference.
+struct Q8Cache {
+  std::vector<int8_t> codes;
+  Vec scales, deq;
+};
+
+Q8Cache Quantize(const Vec &x, size_t C, size_t Hkv, size_t hd) {
+  Q8Cache q;
+  size_t W = Hkv * hd;
+  q.codes.assign(C * W, 0);
+  q.scales.assign(C * Hkv, kSentinel);
+  q.deq.resize(C * W);
+  for (size_t j = 0; j < C; ++j)
+    mote_kv_quant_row_q8(x.data() + j * W, W, hd, q.codes.data() + j * W,
+                         q.scales.data() + j * Hkv);
+  for (size_t j = 0; j < C; ++j)
+    for (size_t i = 0; i < W; ++i)
+      q.deq[j * W + i] = q.scales[j * Hkv + i / hd] * (float)q.codes[j * W + i];
+  return q;
+}
+
+TEST(KvQuantQ8, WorkedExampleTiesToEven) {
+  // max|x| = 127 -> s = 1; 0.5 and -2.5 are ties and go to the even 0 / -2.
+  const float x[8] = {127.0f, 0.5f, 1.5f, -2.5f, 0.0f, -127.0f, 3.49f, -0.51f};
+  int8_t c[8];
+  float s = 0;
+  mote_kv_quant_row_q8(x, 8, 8, c, &s);
+  EXPECT_EQ(s, 1.0f);
+  const int8_t want[8] = {127, 0, 2, -2, 0, -127, 3, -1};
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(c[i], want[i]) << i;
+}
+
+TEST(KvQuantQ8, GroupsZerosAndBounds) {
+  std::mt19937 rng(81);
+  for (size_t hd : {8, 10, 24, 64, 128}) {
+    size_t Hkv = 3, W = Hkv * hd;
+    Vec x = Random(W, rng, -3, 3);
+    for (size_t i = hd; i < 2 * hd; ++i) x[i] = 0.0f; // head 1: all zero
+    std::vector<int8_t> c(W, 99);
+    Vec s(Hkv, kSentinel);
+    mote_kv_quant_row_q8(x.data(), W, hd, c.data(), s.data());
+    for (size_t g = 0; g < Hkv; ++g) {
+      float m = 0;
+      for (size_t i = 0; i < hd; ++i) m = std::max(m, std::fabs(x[g * hd + i]));
+      ASSERT_EQ(s[g], m / 127.0f) << "scale = max|x|/127 in f32";
+      bool hit127 = g == 1;
+      for (size_t i = 0; i < hd; ++i) {
+        int code = c[g * hd + i];
+        ASSERT_LE(std::abs(code), 127);
+        hit127 |= std::abs(code) == 127;
+        if (g == 1) ASSERT_EQ(code, 0);
+        else // round to nearest: within half a step (plus f32 division rounding)
+          ASSERT_LE(std::fabs(x[g * hd + i] / s[g] - code), 0.5f + 1e-4f);
+      }
+      EXPECT_TRUE(hit127) << "the max element gets code +-127";
+    }
+  }
+}
+
+// The q8 attention equals the f32 attention over the dequantized caches.
+TEST(AttentionQ8, ReferenceMatchesF32OnDequantized) {
+  std::mt19937 rng(82);
+  for (const AttnCase &c : AttnCases()) {
+    AttnData d = MakeAttn(c, rng);
+    Q8Cache kq = Quantize(d.k, d.C, c.Hkv, c.hd), vq = Quantize(d.v, d.C, c.Hkv, c.hd);
+    AttnData dq = d;
+    dq.k = kq.deq;
+    dq.v = vq.deq;
+    Vec r = RunAttn(mote_kernels_ref()->attention_f32, c, dq, 0, c.Hq);
+    Vec o(r.size(), kSentinel), scores(d.C);
+    mote_kernels_ref()->attention_q8_f32(d.q.data(), kq.codes.data(), kq.scales.data(),
+                                         vq.codes.data(), vq.scales.data(), d.pos.data(),
+                                         o.data(), c.T, c.Hq, c.Hkv, c.hd,
+                                         1.0f / std::sqrt((float)c.hd), scores.data(), nullptr,
+                                         0, c.Hq);
+    for (size_t i = 0; i < r.size(); ++i)
+      ASSERT_NEAR(o[i], r[i], 3e-6 * c.qscale) << "hd=" << c.hd << " i=" << i;
+  }
+}
+
+TEST(AttentionQ8, SimdMatchesReferenceOddShapesAndSplit) {
+  FOR_EACH_SIMD(k) {
+    ASSERT_NE(k->attention_q8_f32, nullptr) << k->isa;
+    std::mt19937 rng(83);
+    std::vector<AttnCase> cases;
+    for (size_t hd : {8, 10, 14, 24, 40, 48, 64, 72, 100, 128})
+      for (size_t Hkv : {1, 2, 4})
+        for (size_t T : {1, 3})
+          for (int32_t p0 : {0, 5, 130}) cases.push_back({T, 4, Hkv, hd, p0});
+    for (int32_t p0 : {0, 9, 17, 20}) { // stories260K's heads: 8 query, 4 KV, hd 8
+      cases.push_back({1, 8, 4, 8, p0});
+      cases.push_back({5, 6, 3, 24, p0});
+    }
+    cases.push_back({3, 4, 2, 64, 40, 100.0f});
+    for (const AttnCase &c : cases) {
+      AttnData d = MakeAttn(c, rng);
+      Q8Cache kq = Quantize(d.k, d.C, c.Hkv, c.hd), vq = Quantize(d.v, d.C, c.Hkv, c.hd);
+      float sc = 1.0f / std::sqrt((float)c.hd);
+      // kvbuf exactly 2 * C * hd floats (the contract), NaN-filled: a kernel
+      // that reads a widened row it did not write shows up in the output.
+      Vec kvbuf(2 * d.C * c.hd, NAN);
+      auto run = [&](mote_attention_q8_f32_fn f, Vec &o, size_t hb, size_t he, float *kb) {
+        Vec scores(d.C);
+        f(d.q.data(), kq.codes.data(), kq.scales.data(), vq.codes.data(), vq.scales.data(),
+          d.pos.data(), o.data(), c.T, c.Hq, c.Hkv, c.hd, sc, scores.data(), kb, hb, he);
+      };
+      Vec r(c.T * c.Hq * c.hd, kSentinel), y(r.size(), kSentinel), part(r.size(), kSentinel);
+      Vec yb(r.size(), kSentinel);
+      run(mote_kernels_ref()->attention_q8_f32, r, 0, c.Hq, nullptr);
+      run(k->attention_q8_f32, y, 0, 1, nullptr);
+      run(k->attention_q8_f32, y, 1, c.Hq, nullptr);
+      run(k->attention_q8_f32, yb, 0, 2, kvbuf.data()); // widened prefill path
+      run(k->attention_q8_f32, yb, 2, c.Hq, kvbuf.data());
+      for (size_t i = 0; i < r.size(); ++i) {
+        ASSERT_NEAR(y[i], r[i], 3e-6 * c.qscale) << k->isa << " hd=" << c.hd << " Hkv="
+                                                 << c.Hkv << " T=" << c.T << " p0=" << c.p0;
+        ASSERT_NEAR(yb[i], r[i], 3e-6 * c.qscale) << k->isa << " kvbuf hd=" << c.hd << " Hkv="
+                                                  << c.Hkv << " T=" << c.T << " p0=" << c.p0;
+      }
+      run(k->attention_q8_f32, part, 1, 3, nullptr);
+      for (size_t t = 0; t < c.T; ++t)
+        for (size_t h = 0; h < c.Hq; ++h)
+          for (size_t e = 0; e < c.hd; ++e) {
+            size_t i = (t * c.Hq + h) * c.hd + e;
+            if (h < 1 || h >= 3) ASSERT_EQ(part[i], kSentinel) << "wrote outside its heads";
+            else ASSERT_EQ(part[i], y[i]);
+          }
+    }
+  }
+}
 
 } // namespace

@@ -69,6 +69,22 @@ compile score "$M/stories260K/stories260K.bin" --score-graph --emit-mlir "$W/sco
       die "--score-graph: no @score graph with all_rows = true"; }
 grep -q '@score' "$W/rt.mlir" && die "a default compile emitted @score"
 
+# --buckets (docs/buckets.md): static clones per (T, C) next to the dynamic
+# graphs; context defaults to --context.
+compile buckets "$M/stories260K/stories260K.bin" --context 128 \
+    --buckets prefill=1,8,32:context=64,128 &&
+  { "$CHECK" "$W/buckets.mote" --graphs 10 --report "$W/buckets.json" || die "buckets bundle check"
+    "$MOTEC" inspect "$W/buckets.mote" >"$W/buckets.txt"
+    for g in "prefill_t1_c64 (prefill, cpu): T=1, context 64" \
+             "prefill_t32_c128 (prefill, cpu): T=32, context 128" \
+             "decode_c64 (decode, cpu): T=1, context 64" "prefill (prefill, cpu): T=64, context 128"; do
+      grep -q "^graph $g," "$W/buckets.txt" || die "--buckets: no graph $g"
+    done
+    [ "$(grep -c '^graph ' "$W/buckets.txt")" = 10 ] || die "--buckets: graph count"; }
+compile buckets-ctx "$M/stories260K/stories260K.bin" --context 96 --buckets prefill=4 &&
+  { "$MOTEC" inspect "$W/buckets-ctx.mote" | grep -q '^graph prefill_t4_c96 ' ||
+      die "--buckets without context: no prefill_t4_c96"; }
+
 # Failing compiles: one "motec: error:" line, exit 1, no output, no temp file.
 expect_fail() { # name pattern args...
   local name=$1 pat=$2; shift 2
@@ -81,7 +97,7 @@ expect_fail() { # name pattern args...
   rm -rf "$W/out"; mkdir -p "$W/out"
 }
 mkdir -p "$W/out"
-expect_fail weights "--weights w3: must be f32, w2, w4 or w8" \
+expect_fail weights "--weights w3: must be f32, f16, w2, w4 or w8" \
   "$M/stories260K/stories260K.bin" -o "$W/out/x.mote" --weights w3
 expect_fail group-size "--group-size 48: must be 32, 64, 128 or 0 (whole row)" \
   "$M/stories260K/stories260K.bin" -o "$W/out/x.mote" --weights w4 --group-size 48
@@ -89,6 +105,16 @@ echo '{"layers.0.wq": "w8", "layers.99.wq": "w2"}' > "$W/policy.json"
 expect_fail policy "policy.json: field 'layers.99.wq': no mote.param of that name" \
   "$M/stories260K/stories260K.bin" -o "$W/out/x.mote" --weights w4 --weights-policy "$W/policy.json"
 expect_fail nomodel "no-such" "$W/no-such.bin" -o "$W/out/x.mote"
+expect_fail buckets-num "--buckets prefill=1,x: 'x' is not a token count" \
+  "$M/stories260K/stories260K.bin" -o "$W/out/x.mote" --buckets prefill=1,x
+expect_fail buckets-key "unknown key 'decode' (prefill or context)" \
+  "$M/stories260K/stories260K.bin" -o "$W/out/x.mote" --buckets decode=1
+expect_fail buckets-noprefill "needs prefill=T,T,..." \
+  "$M/stories260K/stories260K.bin" -o "$W/out/x.mote" --buckets context=64
+expect_fail buckets-order "prefill buckets must be strictly increasing (no duplicates), got 8 then 4" \
+  "$M/stories260K/stories260K.bin" -o "$W/out/x.mote" --buckets prefill=8,4
+expect_fail buckets-ctx "context bucket 512 exceeds the graph's mote.context 128" \
+  "$M/stories260K/stories260K.bin" -o "$W/out/x.mote" --context 128 --buckets prefill=8:context=64,512
 sed 's/@layers\.0\.wq\b/@layers.0.wqq/g' "$W/rt.mlir" >"$W/bad.mlir"
 expect_fail badparam "layers.0.wqq" "$M/stories260K/stories260K.bin" \
   -o "$W/out/x.mote" --from-mlir "$W/bad.mlir"

@@ -181,6 +181,18 @@ TEST(Bundle, ValuesOutOfRange) {
   EXPECT_EQ(edited([](mt::Bundle &b) { b.graphs[1].out_logits = 0; }), MOTE_ERR_INVALID_BUNDLE);
 }
 
+// Every ROPE step gets scaling i = {.., kind, orig}, f = {.., fac, lo, hi}.
+void RopeScaled(mt::Bundle &b, int64_t kind, int64_t orig, float fac, float lo, float hi) {
+  for (auto &g : b.graphs)
+    for (auto &s : g.steps)
+      if (s.op == mt::ROPE) {
+        s.i.resize(2);
+        s.f.resize(1);
+        s.i.insert(s.i.end(), {kind, orig});
+        s.f.insert(s.f.end(), {fac, lo, hi});
+      }
+}
+
 TEST(Bundle, StepsInconsistent) {
   auto find = [](mt::Graph &g, uint32_t op) -> mt::Step & {
     for (auto &s : g.steps) if (s.op == op) return s;
@@ -190,6 +202,18 @@ TEST(Bundle, StepsInconsistent) {
   EXPECT_EQ(edited([](mt::Bundle &b) { b.graphs[1].steps[1].operands.pop_back(); }), MOTE_ERR_INVALID_BUNDLE);
   EXPECT_EQ(edited([](mt::Bundle &b) { b.graphs[1].steps[2].operands[0] = b.graphs[1].steps[2].operands[1]; }), MOTE_ERR_INVALID_BUNDLE);
   EXPECT_EQ(edited([](mt::Bundle &b) { for (auto &s : b.graphs[1].steps) if (s.op == mt::ROPE) { s.i[0] = 3; break; } }), MOTE_ERR_INVALID_BUNDLE);
+  // RoPE scaling attributes (i[2..3], f[1..3]): a valid llama3 step opens;
+  // an unknown kind, a factor below 1, low >= high, a zero original context,
+  // or scaling ints without the floats are refused.
+  EXPECT_EQ(edited([](mt::Bundle &b) { RopeScaled(b, 2, 64, 8.f, 1.f, 4.f); }), MOTE_OK);
+  EXPECT_EQ(edited([](mt::Bundle &b) { RopeScaled(b, 1, 0, 2.f, 0.f, 0.f); }), MOTE_OK);
+  EXPECT_EQ(edited([](mt::Bundle &b) { RopeScaled(b, 3, 64, 8.f, 1.f, 4.f); }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_EQ(edited([](mt::Bundle &b) { RopeScaled(b, 2, 64, 0.5f, 1.f, 4.f); }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_EQ(edited([](mt::Bundle &b) { RopeScaled(b, 2, 64, 8.f, 4.f, 1.f); }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_EQ(edited([](mt::Bundle &b) { RopeScaled(b, 2, 0, 8.f, 1.f, 4.f); }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_EQ(edited([](mt::Bundle &b) { RopeScaled(b, 2, 64, 8.f, 1.f, 4.f);
+                                        for (auto &s : b.graphs[1].steps) if (s.op == mt::ROPE) s.f.resize(1); }),
+            MOTE_ERR_INVALID_BUNDLE);
   EXPECT_EQ(edited([](mt::Bundle &b) { for (auto &s : b.graphs[1].steps) if (s.op == mt::ATT) { s.i[1] = 3; break; } }), MOTE_ERR_INVALID_BUNDLE);
   EXPECT_EQ(edited([](mt::Bundle &b) { for (auto &s : b.graphs[1].steps) if (s.op == mt::ATT) { s.operands[3] = s.operands[0]; break; } }), MOTE_ERR_INVALID_BUNDLE);
   EXPECT_EQ(edited([](mt::Bundle &b) { for (auto &s : b.graphs[1].steps) if (s.op == mt::KVA) { s.results[0] = s.operands[1]; break; } }), MOTE_ERR_INVALID_BUNDLE);
@@ -300,7 +324,7 @@ TEST(Quant, HostileValuesAndSteps) {
     uint32_t qv = 0;
     for (uint32_t i = 0; i < g.values.size(); ++i) if (g.values[i].kind == mt::WEIGHT && g.values[i].ref == 2) qv = i;
     for (auto &st : g.steps) if (st.op == mt::RMS) { st.operands[1] = qv; break; } }), MOTE_ERR_UNSUPPORTED);
-  EXPECT_TRUE(last_error_has("cannot take quantized weight")) << mote_last_error();
+  EXPECT_TRUE(last_error_has("cannot take quantized or f16 weight")) << mote_last_error();
   // A step kernel naming another width than its weight's is unsupported;
   // the matching name opens.
   auto set_kernel = [](mt::Bundle &b, const char *name) {

@@ -1,4 +1,7 @@
-"""CLI: python3 -m mote_ref MODEL [--ids "1 2 3" | -p TEXT --tokenizer X.model] [-n N]."""
+"""CLI: python3 -m mote_ref MODEL [--ids "1 2 3" | -p TEXT --tokenizer X.model] [-n N].
+
+     python3 -m mote_ref calib-stats MODEL --data TEXT --tokens N -o STATS
+     (calibration statistics for motec --calibration, mote_ref/calib.py)"""
 import argparse
 import sys
 
@@ -6,6 +9,9 @@ from .model import BOS, Reference
 
 
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "calib-stats":
+        from . import calib
+        return calib.main(sys.argv[2:])
     ap = argparse.ArgumentParser(prog="mote_ref")
     ap.add_argument("model")
     ap.add_argument("--ids", help="prompt token ids, space-separated (no BOS added)")
@@ -13,9 +19,11 @@ def main():
     ap.add_argument("--tokenizer", help="SentencePiece .model for -p and for decoding")
     ap.add_argument("-n", type=int, default=64)
     ap.add_argument("--skip-ffn", default="", help="comma-separated layers whose FFN is skipped")
+    ap.add_argument("--kv-dtype", default="f32", choices=("f32", "q8"),
+                    help="KV cache as motec --kv-dtype: q8 fake-quantizes K/V rows")
     a = ap.parse_args()
     skip = [int(s) for s in a.skip_ffn.split(",") if s]
-    ref = Reference.from_path(a.model, skip_ffn_layers=skip)
+    ref = Reference.from_path(a.model, skip_ffn_layers=skip, kv_dtype=a.kv_dtype)
     sp = None
     if a.tokenizer:
         import sentencepiece

@@ -9,6 +9,10 @@ attend (with their own queries) over the cache of layer first_shared - 1.
 first_shared is n_layers - cfg.num_kv_shared_layers (a natively shared
 checkpoint) unless kv_share_boundary overrides it (a model rewritten after
 training, as motec --kv-share does).
+
+8-bit KV cache (motec --kv-dtype q8): with kv_dtype="q8" every K/V row is
+fake-quantized as it enters the cache, exactly as the runtime stores it
+(kv_fake_quant_q8); attention then reads the dequantized values.
 """
 import math
 
@@ -20,9 +24,58 @@ from . import loaders
 BOS, EOS = 1, 2
 
 
+def kv_fake_quant_q8(x, head_dim):
+    """What Mote's 8-bit KV cache holds for rows x (T, Hkv*hd): per row and KV
+    head s = float32(max|x| / 127), code = round half to even of x / s clamped
+    to [-127, 127] (code 0 when s = 0), value s * code (float64)."""
+    T = x.shape[0]
+    g = x.reshape(T, -1, head_dim)
+    s = (g.abs().amax(-1, keepdim=True) / 127.0).to(torch.float32).to(torch.float64)
+    safe = torch.where(s > 0, s, torch.ones_like(s))
+    c = torch.where(s > 0, torch.round(g / safe), torch.zeros_like(g)).clamp(-127, 127)
+    return (s * c).reshape(T, -1)
+
+
+def rope_inv_freq(c):
+    """RoPE inverse frequencies (head_dim/2, float64), with Hugging Face's
+    rope_scaling: "linear" divides them by factor; "llama3" keeps those whose
+    wavelength is below original_max_position_embeddings / high_freq_factor,
+    divides those above original / low_freq_factor by factor, and between the
+    two mixes inv/factor and inv with weight s = (original / wavelength - low)
+    / (high - low) on inv."""
+    half = c.head_dim // 2
+    inv = 1.0 / (float(c.rope_theta) ** (torch.arange(0, half, dtype=torch.float64) * 2 / c.head_dim))
+    rs = c.rope_scaling or {}
+    kind = rs.get("rope_type", rs.get("type", "default"))
+    if kind == "default":
+        return inv
+    factor = float(rs["factor"])
+    if kind == "linear":
+        return inv / factor
+    if kind != "llama3":
+        raise ValueError(f"rope_scaling {kind!r} not supported")
+    lo, hi = float(rs["low_freq_factor"]), float(rs["high_freq_factor"])
+    orig = float(rs["original_max_position_embeddings"])
+    wavelen = 2 * math.pi / inv
+    out = inv.clone()
+    for i in range(half):
+        if wavelen[i] < orig / hi:
+            continue
+        if wavelen[i] > orig / lo:
+            out[i] = inv[i] / factor
+        else:
+            s = (orig / wavelen[i] - lo) / (hi - lo)
+            out[i] = (1 - s) * inv[i] / factor + s * inv[i]
+    return out
+
+
 class Reference:
-    def __init__(self, cfg, weights, skip_ffn_layers=(), kv_share_boundary=None):
+    def __init__(self, cfg, weights, skip_ffn_layers=(), kv_share_boundary=None,
+                 kv_dtype="f32"):
         self.cfg = cfg
+        if kv_dtype not in ("f32", "q8"):
+            raise ValueError(f"kv_dtype {kv_dtype!r}: f32 or q8")
+        self.kv_dtype = kv_dtype
         self.skip_ffn = set(int(i) for i in skip_ffn_layers)
         self.first_shared = (cfg.n_layers - cfg.num_kv_shared_layers
                              if kv_share_boundary is None else int(kv_share_boundary))
@@ -33,7 +86,7 @@ class Reference:
             self.w["output"] = self.w["tok_embeddings"]
         c = cfg
         half = c.head_dim // 2
-        inv = 1.0 / (float(c.rope_theta) ** (torch.arange(0, half, dtype=torch.float64) * 2 / c.head_dim))
+        inv = rope_inv_freq(c)
         pos = torch.arange(c.max_seq_len, dtype=torch.float64)
         ang = torch.outer(pos, inv)                      # (S, hd/2)
         self.cos, self.sin = torch.cos(ang), torch.sin(ang)
@@ -84,6 +137,8 @@ class Reference:
         if i < self.first_shared:
             k = self._rope(self._lin(h, L + "wk", L + "bk"), p0)
             v = self._lin(h, L + "wv", L + "bv")
+            if self.kv_dtype == "q8":
+                k, v = kv_fake_quant_q8(k, c.head_dim), kv_fake_quant_q8(v, c.head_dim)
             self.k[i][p0:p0 + T] = k
             self.v[i][p0:p0 + T] = v
         else:

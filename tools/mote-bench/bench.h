@@ -27,6 +27,10 @@ typedef struct bench_options {
   uint32_t ppl_stride;
   uint32_t ppl_max_tokens; /* 0 = the whole file */
   int ppl_scheme;          /* BENCH_PPL_* */
+  const char *adapter;     /* --adapter FILE (LoRA, lora_bench.c); NULL when absent */
+  /* --prompt-lengths LIST (bucketed bundles, bucket_bench.c); 0 = absent */
+  uint32_t lengths[64];
+  size_t n_lengths;
 } bench_options_t;
 
 enum { BENCH_PPL_STRIDED = 0, BENCH_PPL_LLAMA = 1 };
@@ -77,5 +81,14 @@ void *bench_bandwidth_buffer(size_t bytes);
  * result (docs/mote-bench.md); returns the exit code. */
 int bench_perplexity(mote_model_t *m, const bench_options_t *o,
                      const mote_model_info_t *info);
+
+/* --adapter FILE without --perplexity: decode/prefill speed with no adapter
+ * vs the adapter bound, and mote_session_set_adapter latency (lora_bench.c). */
+int bench_lora(mote_model_t *m, const bench_options_t *o, const mote_model_info_t *info);
+
+/* --prompt-lengths LIST on a bucketed bundle: per-bucket latency and, per
+ * length, prefill time of the bucket plan vs one dynamic prefill vs padding
+ * to the largest bucket, and padding waste (bucket_bench.c). */
+int bench_buckets(mote_model_t *m, const bench_options_t *o, const mote_model_info_t *info);
 
 #endif /* MOTE_TOOLS_BENCH_H */

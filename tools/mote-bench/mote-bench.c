@@ -36,6 +36,12 @@ static void print_usage(FILE *f) {
         "  --ppl-stride N       window step; the last N targets count (default 128)\n"
         "  --ppl-max-tokens N   only the first N tokens of FILE (default all)\n"
         "  --ppl-scheme S       strided (default) or llama (llama-perplexity's)\n"
+        "  --prompt-lengths L   bucketed bundle (motec --buckets): prefill time per length\n"
+        "                       (e.g. 1,7,33,100,128,300) with buckets vs dynamic vs\n"
+        "                       padding to the largest bucket, padding waste, measured\n"
+        "                       per-bucket latencies (first --threads count; docs/buckets.md)\n"
+        "  --adapter FILE       LoRA adapter (docs/lora.md): speed without vs with it and\n"
+        "                       set_adapter latency; with --perplexity, bound while scoring\n"
         "  -h, --help           this text\n",
         f);
 }
@@ -73,6 +79,22 @@ static int parse_thread_list(const char *s, bench_options_t *o) {
   return o->n_threads > 0 ? 0 : -1;
 }
 
+/* --prompt-lengths 1,7,33: up to 64 lengths, each 1..2^24. */
+static int parse_length_list(const char *s, bench_options_t *o) {
+  char buf[512];
+  if (s == NULL || strlen(s) >= sizeof(buf) || *s == '\0') return -1;
+  strcpy(buf, s);
+  o->n_lengths = 0;
+  char *save = NULL;
+  for (char *tok = strtok_r(buf, ",", &save); tok != NULL;
+       tok = strtok_r(NULL, ",", &save)) {
+    if (o->n_lengths == 64 || parse_u32(tok, 1, 1u << 24, &o->lengths[o->n_lengths]))
+      return -1;
+    o->n_lengths++;
+  }
+  return o->n_lengths > 0 ? 0 : -1;
+}
+
 /* Options with a value; returns 0, 2 (bad value) or -1 (unknown name). */
 static int parse_valued(const char *name, const char *v, bench_options_t *o) {
   if (strcmp(name, "--threads") == 0) {
@@ -87,6 +109,11 @@ static int parse_valued(const char *name, const char *v, bench_options_t *o) {
     if (parse_u32(v, 0, 1000, &o->warmup)) return usage_error("bad --warmup", v);
   } else if (strcmp(name, "--reps") == 0) {
     if (parse_u32(v, 1, 1000, &o->reps)) return usage_error("bad --reps", v);
+  } else if (strcmp(name, "--prompt-lengths") == 0) {
+    if (parse_length_list(v, o)) return usage_error("bad --prompt-lengths list", v);
+  } else if (strcmp(name, "--adapter") == 0) {
+    if (*v == '\0') return usage_error("bad --adapter", v);
+    o->adapter = v;
   } else if (strcmp(name, "--perplexity") == 0) {
     if (*v == '\0') return usage_error("bad --perplexity", v);
     o->ppl_file = v;
@@ -343,6 +370,16 @@ int main(int argc, char **argv) {
   if (mote_model_get_info(model, &report.info) != MOTE_OK) rc = fail(opt.model_path);
   if (rc == 0 && opt.ppl_file != NULL) {
     rc = bench_perplexity(model, &opt, &report.info);
+    mote_model_close(model);
+    return rc;
+  }
+  if (rc == 0 && opt.n_lengths > 0) {
+    rc = bench_buckets(model, &opt, &report.info);
+    mote_model_close(model);
+    return rc;
+  }
+  if (rc == 0 && opt.adapter != NULL) {
+    rc = bench_lora(model, &opt, &report.info);
     mote_model_close(model);
     return rc;
   }

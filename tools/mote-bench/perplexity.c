@@ -165,6 +165,7 @@ int bench_perplexity(mote_model_t *m, const bench_options_t *o, const mote_model
   mote_session_options_t so = {0};
   so.n_threads = threads;
   mote_session_t *s = NULL;
+  mote_adapter_t *ad = NULL;
   float *logits = malloc((size_t)ctx * info->vocab_size * sizeof(float));
   int32_t *scratch = malloc((size_t)ctx * sizeof(int32_t));
   int rc = 0;
@@ -175,6 +176,10 @@ int bench_perplexity(mote_model_t *m, const bench_options_t *o, const mote_model
     rc = ppl_fail(file, "out of memory");
   } else if (mote_session_create(m, &so, &s) != MOTE_OK) {
     rc = ppl_fail(o->model_path, NULL);
+  } else if (o->adapter != NULL && /* --adapter: a LoRA adapter bound while scoring */
+             (mote_adapter_open(m, o->adapter, NULL, &ad) != MOTE_OK ||
+              mote_session_set_adapter(s, ad) != MOTE_OK)) {
+    rc = ppl_fail(o->adapter, NULL);
   } else {
     double t0 = ppl_now_s();
     if (run_windows(s, o, tokens, n, ctx, info->bos_id, info->vocab_size, logits, scratch, &r))
@@ -212,6 +217,7 @@ int bench_perplexity(mote_model_t *m, const bench_options_t *o, const mote_model
     }
   }
   mote_session_destroy(s);
+  if (mote_adapter_close(ad) != MOTE_OK && rc == 0) rc = ppl_fail(o->adapter, NULL);
   free(logits);
   free(scratch);
   free(tokens);

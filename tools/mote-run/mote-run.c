@@ -19,6 +19,7 @@ typedef struct run_state {
   const run_options_t *opt;
   mote_model_t *model;
   mote_session_t *session;
+  mote_adapter_t *adapter; /* --adapter */
   mote_sampler_t *sampler;
   mote_model_info_t info;
   int32_t *prompt;   /* (n_prompt) */
@@ -229,6 +230,10 @@ static int start_session(run_state_t *s) {
   so.context = s->opt->context;
   if (mote_session_create(s->model, &so, &s->session) != MOTE_OK)
     return fail(s->opt->model_path);
+  if (s->opt->adapter != NULL &&
+      (mote_adapter_open(s->model, s->opt->adapter, NULL, &s->adapter) != MOTE_OK ||
+       mote_session_set_adapter(s->session, s->adapter) != MOTE_OK))
+    return fail(s->opt->adapter);
   mote_sampler_params_t sp = {0};
   sp.temperature = s->opt->temperature;
   sp.top_k = s->opt->top_k;
@@ -276,6 +281,7 @@ int main(int argc, char **argv) {
   rc = run(&s);
   if (s.sampler != NULL) mote_sampler_destroy(s.sampler);
   if (s.session != NULL) mote_session_destroy(s.session);
+  if (s.adapter != NULL && mote_adapter_close(s.adapter) != MOTE_OK) rc = fail(opt.adapter);
   if (s.model != NULL) mote_model_close(s.model);
   free(s.prompt);
   return rc;

@@ -23,6 +23,7 @@ void run_print_usage(int stream_is_stderr) {
       "  --tokenize          print the prompt's token ids and exit\n"
       "  --ids \"1 2 3\"       use these ids as the prompt (no BOS, no echo)\n"
       "  --no-bos            do not prepend BOS to the prompt\n"
+      "  --adapter FILE      bind a LoRA adapter (motec adapter, docs/lora.md)\n"
       "  --dump-logits FILE  write raw little-endian f32 prompt logits\n"
       "  --step              feed the prompt one token at a time\n"
       "  --print-ids         print generated ids instead of text\n"
@@ -109,6 +110,9 @@ static int parse_valued(const char *name, const char *v, run_options_t *o) {
     o->prompt = v;
   } else if (strcmp(name, "--ids") == 0) {
     o->ids_text = v;
+  } else if (strcmp(name, "--adapter") == 0) {
+    if (*v == '\0') return usage_error("empty --adapter path", NULL);
+    o->adapter = v;
   } else if (strcmp(name, "--dump-logits") == 0) {
     if (*v == '\0') return usage_error("empty --dump-logits path", NULL);
     o->dump_logits = v;

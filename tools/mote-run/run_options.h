@@ -10,6 +10,7 @@ typedef struct run_options {
   const char *prompt;      /* -p; NULL when absent */
   const char *ids_text;    /* --ids; NULL when absent */
   const char *dump_logits; /* --dump-logits FILE; NULL when absent */
+  const char *adapter;     /* --adapter FILE (LoRA, docs/lora.md); NULL when absent */
   uint32_t n_generate;     /* -n */
   float temperature;       /* --temp; 0 = greedy */
   int32_t top_k;           /* --top-k; 0 = off */

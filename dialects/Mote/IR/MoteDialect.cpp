@@ -36,9 +36,15 @@ static LogicalResult verifyQuantAttr(Operation *op, Attribute value) {
     return true;
   };
   int64_t bits = 0, group = 0;
+  if (intField("bits", bits) && bits == 16) { // IEEE half storage (--weights f16)
+    if (dict.size() != 1)
+      return op->emitError() << "'" << kQuantAttr
+                             << "': bits 16 (f16 storage) takes no other field";
+    return success();
+  }
   if (!intField("bits", bits) || (bits != 2 && bits != 4 && bits != 8))
     return op->emitError() << "'" << kQuantAttr
-                           << "': bits must be 2, 4 or 8";
+                           << "': bits must be 2, 4, 8 or 16";
   if (!intField("group_size", group) ||
       (group != 0 && group != 32 && group != 64 && group != 128))
     return op->emitError() << "'" << kQuantAttr
@@ -78,6 +84,11 @@ static LogicalResult verifyMoteAttr(Operation *op, NamedAttribute attr) {
   }
   if (name == kQuantAttr)
     return verifyQuantAttr(op, value);
+  if (name == kBucketAttr) {
+    if (!isa<UnitAttr>(value))
+      return op->emitError() << "'" << name << "' must be a unit attribute";
+    return success();
+  }
   if (name == kModelAttr) {
     if (!isa<DictionaryAttr>(value))
       return op->emitError() << "'" << name << "' must be a dictionary";

@@ -101,8 +101,10 @@ LogicalResult KVCacheOp::verify() {
   if (t.getRank() != 2)
     return emitOpError() << "type must have rank 2 (context x width), got "
                          << getType();
-  if (!t.getElementType().isF32())
-    return emitOpError() << "element type must be f32, got "
+  // i8: the 8-bit KV cache (motec --kv-dtype q8, docs/quantization.md): int8
+  // codes, one f32 scale per (row, KV head) kept beside them by the target.
+  if (!t.getElementType().isF32() && !t.getElementType().isSignlessInteger(8))
+    return emitOpError() << "element type must be f32 or i8 (8-bit KV cache), got "
                          << t.getElementType();
   return success();
 }
@@ -125,10 +127,20 @@ LogicalResult KVAppendOp::verifySymbolUses(SymbolTableCollection &symbols) {
   if (!cache)
     return emitOpError() << "'" << getCache()
                          << "' does not name a mote.kv_cache";
-  if (cache.getType() != getResult().getType())
+  // A graph may address a prefix of the cache's rows (mote-bucketize's
+  // context buckets, docs/buckets.md): same width and element type, at
+  // most the cache's rows.
+  auto ct = dyn_cast<RankedTensorType>(cache.getType());
+  auto rt = dyn_cast<RankedTensorType>(getResult().getType());
+  bool prefix = ct && rt && ct.getRank() == 2 && rt.getRank() == 2 &&
+                ct.getElementType() == rt.getElementType() &&
+                ct.getDimSize(1) == rt.getDimSize(1) &&
+                rt.getDimSize(0) >= 1 && rt.getDimSize(0) <= ct.getDimSize(0);
+  if (cache.getType() != getResult().getType() && !prefix)
     return emitOpError() << "result type " << getResult().getType()
                          << " does not match the type " << cache.getType()
-                         << " of mote.kv_cache @" << getCache();
+                         << " of mote.kv_cache @" << getCache()
+                         << " (nor is it a prefix of its rows)";
   return success();
 }
 
@@ -184,6 +196,80 @@ LogicalResult LinearOp::verify() {
   return success();
 }
 
+// LoRA (docs/lora.md): the base is exactly mote.linear; the site names
+// the run-time adapter slot, whose K and N must be the linear's.
+LogicalResult LoraLinearOp::verify() {
+  if (failed(checkMatmulOperands(*this, getX(), getWeight(), getResult())))
+    return failure();
+  ArrayRef<int64_t> x = tensorOf(getX()).getShape();
+  ArrayRef<int64_t> w = tensorOf(getWeight()).getShape();
+  if (Value bias = getBias()) {
+    RankedTensorType b = tensorOf(bias);
+    if (b.getRank() != 1 || b.getDimSize(0) != w[0])
+      return emitOpError() << "bias must be a rank-1 tensor of length " << w[0]
+                           << " (the rows of weight), got " << bias.getType();
+  }
+  ArrayRef<int64_t> r = tensorOf(getResult()).getShape();
+  if (r[0] != x[0] || r[1] != w[0])
+    return emitOpError() << "result shape must be (" << x[0] << ", " << w[0]
+                         << "), got " << getResult().getType();
+  return success();
+}
+
+LogicalResult LoraLinearOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  auto site = symbols.lookupNearestSymbolFrom<LoraSiteOp>(*this, getSiteAttr());
+  if (!site)
+    return emitOpError() << "'" << getSite() << "' does not name a mote.lora_site";
+  ArrayRef<int64_t> w = tensorOf(getWeight()).getShape();
+  if (site.getInFeatures() != w[1] || site.getOutFeatures() != w[0])
+    return emitOpError() << "site @" << getSite() << " is " << site.getOutFeatures()
+                         << "x" << site.getInFeatures() << " but the weight is "
+                         << w[0] << "x" << w[1];
+  return success();
+}
+
+LogicalResult LoraSiteOp::verify() {
+  if (getInFeatures() <= 0 || getOutFeatures() <= 0)
+    return emitOpError() << "in_features and out_features must be positive";
+  if (getMaxRank() < 1 || getMaxRank() > kLoraRankLimit)
+    return emitOpError() << "max_rank " << getMaxRank() << " must be in 1.."
+                         << kLoraRankLimit;
+  return success();
+}
+
+// `scaling` (linear | llama3) and the attributes each one takes, nothing else.
+static LogicalResult verifyRopeScaling(RopeOp op) {
+  std::optional<StringRef> kind = op.getScaling();
+  bool anyParam = op.getFactor() || op.getLowFreqFactor() || op.getHighFreqFactor() ||
+                  op.getOriginalMaxPositions();
+  if (!kind) {
+    if (anyParam)
+      return op.emitOpError() << "scaling parameters need a 'scaling' kind";
+    return success();
+  }
+  if (*kind != "linear" && *kind != "llama3")
+    return op.emitOpError() << "scaling must be \"linear\" or \"llama3\", got \"" << *kind
+                            << "\"";
+  std::optional<APFloat> f = op.getFactor();
+  if (!f || !(f->convertToDouble() >= 1.0) || !(f->convertToDouble() < 1e6))
+    return op.emitOpError() << "scaling \"" << *kind << "\" needs a factor in [1, 1e6)";
+  if (*kind == "linear") {
+    if (op.getLowFreqFactor() || op.getHighFreqFactor() || op.getOriginalMaxPositions())
+      return op.emitOpError() << "scaling \"linear\" takes only a factor";
+    return success();
+  }
+  std::optional<APFloat> lo = op.getLowFreqFactor(), hi = op.getHighFreqFactor();
+  std::optional<uint64_t> orig = op.getOriginalMaxPositions();
+  if (!lo || !hi || !orig)
+    return op.emitOpError() << "scaling \"llama3\" needs low_freq_factor, high_freq_factor "
+                               "and original_max_positions";
+  double l = lo->convertToDouble(), h = hi->convertToDouble();
+  if (!(l > 0) || !(h > l) || !(h < 1e6) || *orig == 0 || *orig > (1u << 24))
+    return op.emitOpError() << "scaling \"llama3\" needs 0 < low_freq_factor < "
+                               "high_freq_factor < 1e6 and original_max_positions in 1..2^24";
+  return success();
+}
+
 LogicalResult RopeOp::verify() {
   if (failed(checkActivation(*this, getX(), "x")))
     return failure();
@@ -201,7 +287,7 @@ LogicalResult RopeOp::verify() {
     return failure();
   if (getResult().getType() != getX().getType())
     return emitOpError() << "result type must equal the type of x";
-  return success();
+  return verifyRopeScaling(*this);
 }
 
 LogicalResult KVAppendOp::verify() {

@@ -49,6 +49,25 @@ def Mote_KVCacheOp : Mote_Op<"kv_cache", [Symbol]> {
   let hasVerifier = 1;
 }
 
+def Mote_LoraSiteOp : Mote_Op<"lora_site", [Symbol]> {
+  let summary = "a LoRA adapter site: run-time A (r x K), B (N x r) and scale";
+  let description = [{
+    Declares where an adapter may attach (docs/lora.md): a linear of
+    `in_features` K inputs and `out_features` N outputs whose adapter has a
+    rank r <= `max_rank`, chosen at run time. The adapter's A, B and scale
+    are bound per session; no data lives in the IR or the bundle.
+    Written by `mote-lora-fuse`.
+
+    ```mlir
+    mote.lora_site @lora.layers.0.wq {in_features = 64 : i64, max_rank = 32 : i64, out_features = 64 : i64}
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, I64Attr:$in_features,
+                       I64Attr:$out_features, I64Attr:$max_rank);
+  let assemblyFormat = "$sym_name attr-dict";
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Ops inside graphs
 //===----------------------------------------------------------------------===//
@@ -121,19 +140,54 @@ def Mote_LinearOp : Mote_Op<"linear", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Mote_LoraLinearOp : Mote_Op<"lora_linear",
+    [Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "y = x * transpose(w) (+ bias) + s * (x * A^T) * B^T, A/B/s bound at run time";
+  let description = [{
+    `mote.linear` with a LoRA adapter site (`mote.lora_site`): the base part
+    is exactly the linear; when a session binds an adapter with an entry for
+    `site`, its rank-r A (r, K), B (N, r) and scale s add s * B (A x) per
+    row. With no adapter bound the result is the linear's.
+
+    ```mlir
+    %y = mote.lora_linear %x, %w site @lora.layers.0.wq : tensor<8x64xf32>, tensor<64x64xf32> -> tensor<8x64xf32>
+    ```
+  }];
+  let arguments = (ins Mote_Tensor:$x, Mote_Tensor:$weight,
+                       Optional<Mote_Tensor>:$bias, FlatSymbolRefAttr:$site);
+  let results = (outs Mote_Tensor:$result);
+  let assemblyFormat = [{
+    $x `,` $weight (`bias` $bias^)? `site` $site attr-dict `:` type($x) `,`
+    type($weight) (`,` type($bias)^)? `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 def Mote_RopeOp : Mote_Op<"rope", [Pure]> {
   let summary = "rotary position embedding, per head";
   let description = [{
     Rotates each `head_dim` slice of row `t` by angles `positions[t] *
-    theta^(-2i/head_dim)`. `style` is `"interleaved"` (pairs (2i, 2i+1),
-    llama2.c) or `"half"` (pairs (i, i + head_dim/2), Hugging Face).
+    freq_i`, freq_i = theta^(-2i/head_dim). `style` is `"interleaved"` (pairs
+    (2i, 2i+1), llama2.c) or `"half"` (pairs (i, i + head_dim/2), Hugging
+    Face). Optional `scaling` rescales the frequencies as Hugging Face's
+    `rope_scaling` does: `"linear"` divides every freq_i by `factor`;
+    `"llama3"` keeps the high frequencies (wavelength below
+    `original_max_positions / high_freq_factor`), divides the low ones (above
+    `original_max_positions / low_freq_factor`) by `factor` and blends in
+    between.
 
     ```mlir
     %y = mote.rope %x, %pos {head_dim = 8 : i64, style = "interleaved", theta = 1.0e+04 : f32} : tensor<8x64xf32>, tensor<8xi32> -> tensor<8x64xf32>
+    %z = mote.rope %x, %pos {head_dim = 8 : i64, style = "half", theta = 5.0e+05 : f32, scaling = "llama3", factor = 3.2e+01 : f32, low_freq_factor = 1.0 : f32, high_freq_factor = 4.0 : f32, original_max_positions = 8192 : i64} : tensor<8x64xf32>, tensor<8xi32> -> tensor<8x64xf32>
     ```
   }];
   let arguments = (ins Mote_Tensor:$x, Mote_Tensor:$positions,
-                       I64Attr:$head_dim, StrAttr:$style, F32Attr:$theta);
+                       I64Attr:$head_dim, StrAttr:$style, F32Attr:$theta,
+                       OptionalAttr<StrAttr>:$scaling,
+                       OptionalAttr<F32Attr>:$factor,
+                       OptionalAttr<F32Attr>:$low_freq_factor,
+                       OptionalAttr<F32Attr>:$high_freq_factor,
+                       OptionalAttr<I64Attr>:$original_max_positions);
   let results = (outs Mote_Tensor:$result);
   let assemblyFormat = [{
     $x `,` $positions attr-dict `:` type($x) `,` type($positions) `->`

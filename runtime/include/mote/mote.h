@@ -98,7 +98,7 @@ typedef struct mote_model_info {
   int32_t eos_id;
   int32_t add_bos;            /* tokenizer's default */
   uint64_t weight_bytes;      /* bytes of weights read per token */
-  uint64_t kv_bytes_per_token;
+  uint64_t kv_bytes_per_token; /* all caches; an 8-bit one counts codes + scales */
   uint64_t arena_bytes;       /* largest graph arena */
   uint64_t file_bytes;
 } mote_model_info_t;
@@ -173,6 +173,85 @@ MOTE_MUST_USE mote_status_t mote_session_score(mote_session_t *session,
                                                const int32_t *tokens,
                                                size_t count,
                                                float *out_logits);
+
+/* ---- bucketed bundles (motec --buckets, docs/buckets.md) --------------- */
+
+/* The static graphs of a bucketed bundle: token buckets T (increasing) with
+ * the compiler's cost estimate of one call each, and context buckets C.
+ * n_tokens == 0 for a bundle without buckets. */
+#define MOTE_MAX_BUCKETS_INFO 16
+typedef struct mote_buckets_info {
+  uint32_t n_tokens, n_contexts;
+  uint32_t tokens[MOTE_MAX_BUCKETS_INFO];
+  uint32_t contexts[MOTE_MAX_BUCKETS_INFO];
+  double cost_estimate_s[MOTE_MAX_BUCKETS_INFO];
+  /* Share of a call's cost left when it skips the logits (a chunk before a
+   * prompt's last); set_bucket_cost scales it the same way. */
+  double mid_share[MOTE_MAX_BUCKETS_INFO];
+} mote_buckets_info_t;
+
+mote_status_t mote_model_get_buckets(const mote_model_t *model,
+                                     mote_buckets_info_t *out_info);
+
+/* How mote_session_prefill cuts a prompt on a bucketed bundle (ignored
+ * without buckets, which always run the dynamic prefill graph):
+ * BUCKETS (default): the chunk sequence of least total cost (a DP over the
+ *   remaining length; only the last chunk may be padded, docs/buckets.md);
+ * DYNAMIC: the bundle's dynamic "prefill" graph with n <= T active rows (and
+ *   the dynamic "decode" graph), as without buckets;
+ * PAD_LARGEST: chunks of the largest token bucket, the last one padded. */
+typedef enum mote_prefill_policy {
+  MOTE_PREFILL_BUCKETS = 0,
+  MOTE_PREFILL_DYNAMIC = 1,
+  MOTE_PREFILL_PAD_LARGEST = 2
+} mote_prefill_policy_t;
+
+MOTE_MUST_USE mote_status_t mote_session_set_prefill_policy(mote_session_t *session,
+                                                            int policy);
+/* Overrides the cost (seconds per call, e.g. measured by mote-bench) of the
+ * token bucket `tokens`; MOTE_ERR_INVALID_ARGUMENT if there is none. */
+MOTE_MUST_USE mote_status_t mote_session_set_bucket_cost(mote_session_t *session,
+                                                         uint32_t tokens, double seconds);
+/* The chunks mote_session_prefill would run for `count` tokens from the
+ * current position: out_rows[i] is the rows chunk i runs (its graph's T for
+ * bucket graphs, so sum(out_rows) - count rows are padding). Writes at most
+ * `capacity`; *out_n is the full count. Allocates nothing. */
+MOTE_MUST_USE mote_status_t mote_session_prefill_plan(mote_session_t *session, size_t count,
+                                                      uint32_t *out_rows, size_t capacity,
+                                                      size_t *out_n);
+
+/* ---- LoRA adapters (motec adapter, docs/lora.md) ------------------------ */
+
+/* An adapter file (name.mote-lora) opened on one model: per LoRA site of
+ * the model (motec compile --lora-max-rank) an A (r x K), B (N x r) and
+ * scale s, so that the site computes W x + s B (A x). Several adapters may
+ * be open on one model at once; each session binds at most one. */
+typedef struct mote_adapter mote_adapter_t;
+
+typedef struct mote_adapter_options {
+  uint32_t flags; /* MOTE_OPEN_SKIP_SECTION_CHECKSUMS */
+} mote_adapter_options_t;
+
+/* Maps and validates an adapter against `model`: header, manifest and
+ * section checksums, every offset and shape, base_hash == the model's
+ * manifest hash, each site present in the model with the same K and N and
+ * a rank <= its compiled max. The model must outlive the adapter. */
+MOTE_MUST_USE mote_status_t mote_adapter_open(mote_model_t *model, const char *path,
+                                              const mote_adapter_options_t *options,
+                                              mote_adapter_t **out_adapter);
+/* Closes an adapter. Refused (MOTE_ERR_INVALID_ARGUMENT, nothing freed)
+ * while a session still binds it: unbind with mote_session_set_adapter(s,
+ * NULL) or destroy the session first. NULL is a no-op. */
+MOTE_MUST_USE mote_status_t mote_adapter_close(mote_adapter_t *adapter);
+
+/* Binds `adapter` (opened on this session's model) to the session, or
+ * unbinds with NULL: the next prefill/decode/score uses it. O(1): swaps a
+ * pointer to the adapter's per-site table; no allocation, the base weights
+ * and the KV cache are untouched (tokens already in the cache keep the K/V
+ * the earlier adapter produced). Not thread-safe against a running call on
+ * the same session. */
+MOTE_MUST_USE mote_status_t mote_session_set_adapter(mote_session_t *session,
+                                                     mote_adapter_t *adapter);
 
 /* ---- sampler ------------------------------------------------------------ */
 

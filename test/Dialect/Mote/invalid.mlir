@@ -20,9 +20,20 @@ mote.kv_cache @c : tensor<64xf32>
 
 // -----
 
-// Tests that a kv_cache holds f32.
-// expected-error@+1 {{element type must be f32, got 'f16'}}
+// Tests that a kv_cache holds f32 or i8: f16 is no KV dtype (yet).
+// expected-error@+1 {{element type must be f32 or i8 (8-bit KV cache), got 'f16'}}
 mote.kv_cache @c : tensor<64x8xf16>
+
+// -----
+
+// Tests that the 8-bit KV cache is signless i8 (not si8/ui8, not i4).
+// expected-error@+1 {{element type must be f32 or i8 (8-bit KV cache), got 'ui8'}}
+mote.kv_cache @c : tensor<64x8xui8>
+
+// -----
+
+// expected-error@+1 {{element type must be f32 or i8 (8-bit KV cache), got 'i4'}}
+mote.kv_cache @c : tensor<64x8xi4>
 
 // -----
 
@@ -190,6 +201,60 @@ func.func @f(%tok: tensor<4xi32>, %p2: tensor<2xi32>, %m: tensor<4x16xf32>, %m2:
 
 // -----
 
+// Tests that rope scaling is linear or llama3.
+func.func @f(%tok: tensor<4xi32>, %p2: tensor<2xi32>, %m: tensor<4x16xf32>, %m2: tensor<4x16xi32>, %v: tensor<32xf32>, %t: tensor<32x16xf32>, %d: tensor<16xf32>, %w: tensor<8x16xf32>, %w8: tensor<8x8xf32>, %k: tensor<4x8xf32>, %kc: tensor<64x8xf32>, %kc2: tensor<32x8xf32>, %a: tensor<?x8xf32>, %e: tensor<8xf32>) {
+  // expected-error@+1 {{scaling must be "linear" or "llama3", got "yarn"}}
+  %y = mote.rope %m, %tok {head_dim = 4 : i64, style = "half", theta = 1.0e+04 : f32, scaling = "yarn", factor = 4.0 : f32} : tensor<4x16xf32>, tensor<4xi32> -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+// Tests that a scaling needs a factor of at least 1.
+func.func @f(%tok: tensor<4xi32>, %p2: tensor<2xi32>, %m: tensor<4x16xf32>, %m2: tensor<4x16xi32>, %v: tensor<32xf32>, %t: tensor<32x16xf32>, %d: tensor<16xf32>, %w: tensor<8x16xf32>, %w8: tensor<8x8xf32>, %k: tensor<4x8xf32>, %kc: tensor<64x8xf32>, %kc2: tensor<32x8xf32>, %a: tensor<?x8xf32>, %e: tensor<8xf32>) {
+  // expected-error@+1 {{scaling "linear" needs a factor in [1, 1e6)}}
+  %y = mote.rope %m, %tok {head_dim = 4 : i64, style = "half", theta = 1.0e+04 : f32, scaling = "linear", factor = 0.5 : f32} : tensor<4x16xf32>, tensor<4xi32> -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+// Tests that linear scaling takes only a factor.
+func.func @f(%tok: tensor<4xi32>, %p2: tensor<2xi32>, %m: tensor<4x16xf32>, %m2: tensor<4x16xi32>, %v: tensor<32xf32>, %t: tensor<32x16xf32>, %d: tensor<16xf32>, %w: tensor<8x16xf32>, %w8: tensor<8x8xf32>, %k: tensor<4x8xf32>, %kc: tensor<64x8xf32>, %kc2: tensor<32x8xf32>, %a: tensor<?x8xf32>, %e: tensor<8xf32>) {
+  // expected-error@+1 {{scaling "linear" takes only a factor}}
+  %y = mote.rope %m, %tok {head_dim = 4 : i64, style = "half", theta = 1.0e+04 : f32, scaling = "linear", factor = 2.0 : f32, low_freq_factor = 1.0 : f32} : tensor<4x16xf32>, tensor<4xi32> -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+// Tests that llama3 scaling has all its parameters.
+func.func @f(%tok: tensor<4xi32>, %p2: tensor<2xi32>, %m: tensor<4x16xf32>, %m2: tensor<4x16xi32>, %v: tensor<32xf32>, %t: tensor<32x16xf32>, %d: tensor<16xf32>, %w: tensor<8x16xf32>, %w8: tensor<8x8xf32>, %k: tensor<4x8xf32>, %kc: tensor<64x8xf32>, %kc2: tensor<32x8xf32>, %a: tensor<?x8xf32>, %e: tensor<8xf32>) {
+  // expected-error@+1 {{scaling "llama3" needs low_freq_factor, high_freq_factor and original_max_positions}}
+  %y = mote.rope %m, %tok {head_dim = 4 : i64, style = "half", theta = 1.0e+04 : f32, scaling = "llama3", factor = 8.0 : f32, low_freq_factor = 1.0 : f32} : tensor<4x16xf32>, tensor<4xi32> -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+// Tests that llama3 scaling has low < high.
+func.func @f(%tok: tensor<4xi32>, %p2: tensor<2xi32>, %m: tensor<4x16xf32>, %m2: tensor<4x16xi32>, %v: tensor<32xf32>, %t: tensor<32x16xf32>, %d: tensor<16xf32>, %w: tensor<8x16xf32>, %w8: tensor<8x8xf32>, %k: tensor<4x8xf32>, %kc: tensor<64x8xf32>, %kc2: tensor<32x8xf32>, %a: tensor<?x8xf32>, %e: tensor<8xf32>) {
+  // expected-error@+1 {{scaling "llama3" needs 0 < low_freq_factor < high_freq_factor < 1e6 and original_max_positions in 1..2^24}}
+  %y = mote.rope %m, %tok {head_dim = 4 : i64, style = "half", theta = 1.0e+04 : f32, scaling = "llama3", factor = 8.0 : f32, low_freq_factor = 4.0 : f32, high_freq_factor = 1.0 : f32, original_max_positions = 64 : i64} : tensor<4x16xf32>, tensor<4xi32> -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+// Tests that scaling parameters need a kind.
+func.func @f(%tok: tensor<4xi32>, %p2: tensor<2xi32>, %m: tensor<4x16xf32>, %m2: tensor<4x16xi32>, %v: tensor<32xf32>, %t: tensor<32x16xf32>, %d: tensor<16xf32>, %w: tensor<8x16xf32>, %w8: tensor<8x8xf32>, %k: tensor<4x8xf32>, %kc: tensor<64x8xf32>, %kc2: tensor<32x8xf32>, %a: tensor<?x8xf32>, %e: tensor<8xf32>) {
+  // expected-error@+1 {{scaling parameters need a 'scaling' kind}}
+  %y = mote.rope %m, %tok {head_dim = 4 : i64, style = "half", theta = 1.0e+04 : f32, factor = 8.0 : f32} : tensor<4x16xf32>, tensor<4xi32> -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
 // Tests that the rope result has the type of x.
 func.func @f(%tok: tensor<4xi32>, %p2: tensor<2xi32>, %m: tensor<4x16xf32>, %m2: tensor<4x16xi32>, %v: tensor<32xf32>, %t: tensor<32x16xf32>, %d: tensor<16xf32>, %w: tensor<8x16xf32>, %w8: tensor<8x8xf32>, %k: tensor<4x8xf32>, %kc: tensor<64x8xf32>, %kc2: tensor<32x8xf32>, %a: tensor<?x8xf32>, %e: tensor<8xf32>) {
   // expected-error@+1 {{result type must equal the type of x}}
@@ -209,11 +274,22 @@ func.func @f(%tok: tensor<4xi32>, %p2: tensor<2xi32>, %m: tensor<4x16xf32>, %m2:
 
 // -----
 
-// Tests that the kv_append result has the cache's type.
+// Tests that the kv_append result has the cache's type, or a prefix of its
+// rows (mote-bucketize): more rows than the cache are rejected.
 mote.kv_cache @c : tensor<64x8xf32>
 func.func @f(%tok: tensor<4xi32>, %p2: tensor<2xi32>, %m: tensor<4x16xf32>, %m2: tensor<4x16xi32>, %v: tensor<32xf32>, %t: tensor<32x16xf32>, %d: tensor<16xf32>, %w: tensor<8x16xf32>, %w8: tensor<8x8xf32>, %k: tensor<4x8xf32>, %kc: tensor<64x8xf32>, %kc2: tensor<32x8xf32>, %a: tensor<?x8xf32>, %e: tensor<8xf32>) {
-  // expected-error@+1 {{result type 'tensor<32x8xf32>' does not match the type 'tensor<64x8xf32>' of mote.kv_cache @c}}
-  %c = mote.kv_append @c[%tok] = %k : tensor<4x8xf32>, tensor<4xi32> -> tensor<32x8xf32>
+  // expected-error@+1 {{result type 'tensor<128x8xf32>' does not match the type 'tensor<64x8xf32>' of mote.kv_cache @c (nor is it a prefix of its rows)}}
+  %c = mote.kv_append @c[%tok] = %k : tensor<4x8xf32>, tensor<4xi32> -> tensor<128x8xf32>
+  return
+}
+
+// -----
+
+// Tests that a prefix view of the cache must keep its width.
+mote.kv_cache @c : tensor<64x8xf32>
+func.func @f(%tok: tensor<4xi32>, %k: tensor<4x4xf32>) {
+  // expected-error@+1 {{result type 'tensor<32x4xf32>' does not match the type 'tensor<64x8xf32>' of mote.kv_cache @c (nor is it a prefix of its rows)}}
+  %c = mote.kv_append @c[%tok] = %k : tensor<4x4xf32>, tensor<4xi32> -> tensor<32x4xf32>
   return
 }
 
