@@ -178,43 +178,32 @@ LogicalResult RMSNormOp::verify() {
   return success();
 }
 
-LogicalResult LinearOp::verify() {
-  if (failed(checkMatmulOperands(*this, getX(), getWeight(), getResult())))
+// mote.linear and mote.lora_linear's base: x (T, K) . weight (N, K)^T
+// (+ bias (N)) -> (T, N).
+template <typename LinearLike>
+static LogicalResult verifyLinearLike(LinearLike op) {
+  if (failed(checkMatmulOperands(op, op.getX(), op.getWeight(), op.getResult())))
     return failure();
-  ArrayRef<int64_t> x = tensorOf(getX()).getShape();
-  ArrayRef<int64_t> w = tensorOf(getWeight()).getShape();
-  if (Value bias = getBias()) {
+  ArrayRef<int64_t> x = tensorOf(op.getX()).getShape();
+  ArrayRef<int64_t> w = tensorOf(op.getWeight()).getShape();
+  if (Value bias = op.getBias()) {
     RankedTensorType b = tensorOf(bias);
     if (b.getRank() != 1 || b.getDimSize(0) != w[0])
-      return emitOpError() << "bias must be a rank-1 tensor of length " << w[0]
-                           << " (the rows of weight), got " << bias.getType();
+      return op.emitOpError() << "bias must be a rank-1 tensor of length " << w[0]
+                              << " (the rows of weight), got " << bias.getType();
   }
-  ArrayRef<int64_t> r = tensorOf(getResult()).getShape();
+  ArrayRef<int64_t> r = tensorOf(op.getResult()).getShape();
   if (r[0] != x[0] || r[1] != w[0])
-    return emitOpError() << "result shape must be (" << x[0] << ", " << w[0]
-                         << "), got " << getResult().getType();
+    return op.emitOpError() << "result shape must be (" << x[0] << ", " << w[0]
+                            << "), got " << op.getResult().getType();
   return success();
 }
 
+LogicalResult LinearOp::verify() { return verifyLinearLike(*this); }
+
 // LoRA (docs/lora.md): the base is exactly mote.linear; the site names
 // the run-time adapter slot, whose K and N must be the linear's.
-LogicalResult LoraLinearOp::verify() {
-  if (failed(checkMatmulOperands(*this, getX(), getWeight(), getResult())))
-    return failure();
-  ArrayRef<int64_t> x = tensorOf(getX()).getShape();
-  ArrayRef<int64_t> w = tensorOf(getWeight()).getShape();
-  if (Value bias = getBias()) {
-    RankedTensorType b = tensorOf(bias);
-    if (b.getRank() != 1 || b.getDimSize(0) != w[0])
-      return emitOpError() << "bias must be a rank-1 tensor of length " << w[0]
-                           << " (the rows of weight), got " << bias.getType();
-  }
-  ArrayRef<int64_t> r = tensorOf(getResult()).getShape();
-  if (r[0] != x[0] || r[1] != w[0])
-    return emitOpError() << "result shape must be (" << x[0] << ", " << w[0]
-                         << "), got " << getResult().getType();
-  return success();
-}
+LogicalResult LoraLinearOp::verify() { return verifyLinearLike(*this); }
 
 LogicalResult LoraLinearOp::verifySymbolUses(SymbolTableCollection &symbols) {
   auto site = symbols.lookupNearestSymbolFrom<LoraSiteOp>(*this, getSiteAttr());
