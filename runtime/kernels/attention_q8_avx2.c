@@ -9,11 +9,7 @@
 #if !defined(__AVX2__) || !defined(__FMA__)
 #error "compile *_avx2.c with -mavx2 -mfma -mf16c"
 #endif
-#include "avx2_util.h"
-
-MOTE_INLINE __m256 load_n(const float *p, size_t n) {
-  return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mote_tail_mask(n));
-}
+#include "attention_avx2.h"
 
 /* Codes p[0..min(n,8)) as eight floats, zero past n (never reads past n). */
 MOTE_INLINE __m256 load_q8(const int8_t *p, size_t n) {
@@ -38,7 +34,7 @@ static void qk_scores(const float *q, const int8_t *k, size_t kstride, const flo
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t d = 0; d < hd; d += 8) {
       size_t m = hd - d;
-      __m256 qv = load_n(q + d, m);
+      __m256 qv = att_load_n(q + d, m);
       a0 = _mm256_fmadd_ps(qv, load_q8(k0 + d, m), a0);
       a1 = _mm256_fmadd_ps(qv, load_q8(k0 + kstride + d, m), a1);
       a2 = _mm256_fmadd_ps(qv, load_q8(k0 + 2 * kstride + d, m), a2);
@@ -53,28 +49,9 @@ static void qk_scores(const float *q, const int8_t *k, size_t kstride, const flo
     const int8_t *kj = k + j * kstride;
     __m256 a = _mm256_setzero_ps();
     for (size_t d = 0; d < hd; d += 8)
-      a = _mm256_fmadd_ps(load_n(q + d, hd - d), load_q8(kj + d, hd - d), a);
+      a = _mm256_fmadd_ps(att_load_n(q + d, hd - d), load_q8(kj + d, hd - d), a);
     scores[j] = mote_hsum(a) * ks[j * sstride] * scale;
   }
-}
-
-/* scores[j] = exp(scores[j] - max) for j < n; returns their sum. */
-static float softmax_unnormalized(float *scores, size_t n) {
-  float m = scores[0];
-  for (size_t j = 1; j < n; ++j) m = scores[j] > m ? scores[j] : m;
-  __m256 mv = _mm256_set1_ps(m), sum = _mm256_setzero_ps();
-  size_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    __m256 e = mote_exp_ps(_mm256_sub_ps(_mm256_loadu_ps(scores + j), mv));
-    _mm256_storeu_ps(scores + j, e);
-    sum = _mm256_add_ps(sum, e);
-  }
-  float s = mote_hsum(sum);
-  for (; j < n; ++j) {
-    scores[j] = expf(scores[j] - m);
-    s += scores[j];
-  }
-  return s;
 }
 
 /* out = inv * sum_j (p_j vs_j) codes_j, 32 lanes of head_dim at a time. */
@@ -120,58 +97,6 @@ static void widen(const int8_t *c, size_t cstride, const float *s, size_t sstrid
   }
 }
 
-/* scores[j] = scale * dot(q, k_j) over widened f32 rows (stride hd), four
- * keys per pass (as attention_avx2.c). */
-static void qk_scores_f32(const float *q, const float *k, size_t hd, size_t n, float scale,
-                          float *scores) {
-  size_t j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const float *k0 = k + j * hd;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t d = 0; d < hd; d += 8) {
-      size_t m = hd - d;
-      __m256 qv = load_n(q + d, m);
-      a0 = _mm256_fmadd_ps(qv, load_n(k0 + d, m), a0);
-      a1 = _mm256_fmadd_ps(qv, load_n(k0 + hd + d, m), a1);
-      a2 = _mm256_fmadd_ps(qv, load_n(k0 + 2 * hd + d, m), a2);
-      a3 = _mm256_fmadd_ps(qv, load_n(k0 + 3 * hd + d, m), a3);
-    }
-    _mm_storeu_ps(scores + j, _mm_mul_ps(mote_hsum4(a0, a1, a2, a3), _mm_set1_ps(scale)));
-  }
-  for (; j < n; ++j) {
-    const float *kj = k + j * hd;
-    __m256 a = _mm256_setzero_ps();
-    for (size_t d = 0; d < hd; d += 8)
-      a = _mm256_fmadd_ps(load_n(q + d, hd - d), load_n(kj + d, hd - d), a);
-    scores[j] = mote_hsum(a) * scale;
-  }
-}
-
-/* out = inv * sum_j p_j v_j over widened f32 rows (stride hd). */
-static void weighted_v_f32(const float *p, const float *v, size_t hd, size_t n, float inv,
-                           float *out) {
-  for (size_t d0 = 0; d0 < hd; d0 += 32) {
-    size_t m = hd - d0;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t j = 0; j < n; ++j) {
-      const float *vj = v + j * hd + d0;
-      __m256 pj = _mm256_set1_ps(p[j]);
-      a0 = _mm256_fmadd_ps(pj, load_n(vj, m), a0);
-      if (m > 8) a1 = _mm256_fmadd_ps(pj, load_n(vj + 8, m - 8), a1);
-      if (m > 16) a2 = _mm256_fmadd_ps(pj, load_n(vj + 16, m - 16), a2);
-      if (m > 24) a3 = _mm256_fmadd_ps(pj, load_n(vj + 24, m - 24), a3);
-    }
-    __m256 iv = _mm256_set1_ps(inv);
-    __m256 r[4] = {_mm256_mul_ps(a0, iv), _mm256_mul_ps(a1, iv),
-                   _mm256_mul_ps(a2, iv), _mm256_mul_ps(a3, iv)};
-    for (size_t c = 0; c < 4 && 8 * c < m; ++c) {
-      size_t left = m - 8 * c;
-      if (left >= 8) _mm256_storeu_ps(out + d0 + 8 * c, r[c]);
-      else _mm256_maskstore_ps(out + d0 + 8 * c, mote_tail_mask(left), r[c]);
-    }
-  }
-}
-
 void mote_attention_q8_f32_avx2(const float *q, const int8_t *kc, const float *ks,
                                 const int8_t *vc, const float *vs, const int32_t *pos,
                                 float *out, size_t T, size_t Hq, size_t Hkv,
@@ -193,9 +118,10 @@ void mote_attention_q8_f32_avx2(const float *q, const int8_t *kc, const float *k
       }
       for (size_t t = 0; t < T; ++t) {
         size_t n = (size_t)pos[t] + 1;
-        qk_scores_f32(q + t * qstride + h * head_dim, kb, head_dim, n, scale, scores);
-        float sum = softmax_unnormalized(scores, n);
-        weighted_v_f32(scores, vb, head_dim, n, 1.0f / sum, out + t * qstride + h * head_dim);
+        att_qk_scores(q + t * qstride + h * head_dim, kb, head_dim, head_dim, n, scale, scores);
+        float sum = att_softmax_unnormalized(scores, n);
+        att_weighted_v(scores, vb, head_dim, head_dim, n, 1.0f / sum,
+                       out + t * qstride + h * head_dim);
       }
       continue;
     }
@@ -203,7 +129,7 @@ void mote_attention_q8_f32_avx2(const float *q, const int8_t *kc, const float *k
       size_t n = (size_t)pos[t] + 1; /* causal: cache rows 0..pos[t] */
       const float *qh = q + t * qstride + h * head_dim;
       qk_scores(qh, kc + kvoff, kvstride, ks + g, Hkv, head_dim, n, scale, scores);
-      float sum = softmax_unnormalized(scores, n);
+      float sum = att_softmax_unnormalized(scores, n);
       weighted_v(scores, vc + kvoff, kvstride, vs + g, Hkv, head_dim, n, 1.0f / sum,
                  out + t * qstride + h * head_dim);
     }

@@ -5,7 +5,7 @@
 #include "kernels_internal.h"
 
 #if defined(MOTE_HAVE_NEON)
-#include "neon_util.h"
+#include "attention_neon.h"
 
 /* Codes p[0..min(n, 8)) as two f32x4 (lanes 0..3, 4..7), zeros past n; a
  * tail goes through a zeroed buffer and never reads past p[n-1]. */
@@ -66,25 +66,6 @@ static void qk_scores(const float *q, const int8_t *k, size_t kstride, const flo
     }
     scores[j] = vaddvq_f32(a) * ks[j * sstride] * scale;
   }
-}
-
-/* scores[j] = exp(scores[j] - max) for j < n; returns their sum. */
-static float softmax_unnormalized(float *scores, size_t n) {
-  float m = scores[0];
-  for (size_t j = 1; j < n; ++j) m = scores[j] > m ? scores[j] : m;
-  float32x4_t mv = vdupq_n_f32(m), sum = vdupq_n_f32(0.0f);
-  size_t j = 0;
-  for (; j + 4 <= n; j += 4) {
-    float32x4_t e = mote_exp_f32x4(vsubq_f32(vld1q_f32(scores + j), mv));
-    vst1q_f32(scores + j, e);
-    sum = vaddq_f32(sum, e);
-  }
-  float s = vaddvq_f32(sum);
-  for (; j < n; ++j) {
-    scores[j] = expf(scores[j] - m);
-    s += scores[j];
-  }
-  return s;
 }
 
 /* out = inv * sum_j (p_j vs_j) codes_j: 32 lanes of head_dim in 8 named
@@ -156,30 +137,6 @@ static void widen(const int8_t *c, size_t cstride, const float *s, size_t sstrid
   }
 }
 
-/* scores[j] = scale * dot(q, k_j) over widened f32 rows (stride hd). */
-static void qk_scores_f32(const float *q, const float *k, size_t hd, size_t n, float scale,
-                          float *scores) {
-  for (size_t j = 0; j < n; ++j) {
-    const float *kj = k + j * hd;
-    float32x4_t a = vdupq_n_f32(0.0f);
-    for (size_t d = 0; d < hd; d += 4)
-      a = vfmaq_f32(a, mote_load_n(q + d, hd - d), mote_load_n(kj + d, hd - d));
-    scores[j] = vaddvq_f32(a) * scale;
-  }
-}
-
-/* out = inv * sum_j p_j v_j over widened f32 rows (stride hd), 4 lanes of
- * head_dim at a time. */
-static void weighted_v_f32(const float *p, const float *v, size_t hd, size_t n, float inv,
-                           float *out) {
-  for (size_t d = 0; d < hd; d += 4) {
-    size_t m = hd - d;
-    float32x4_t a = vdupq_n_f32(0.0f);
-    for (size_t j = 0; j < n; ++j) a = vfmaq_n_f32(a, mote_load_n(v + j * hd + d, m), p[j]);
-    mote_store_n(out + d, vmulq_n_f32(a, inv), m);
-  }
-}
-
 void mote_attention_q8_f32_neon(const float *q, const int8_t *kc, const float *ks,
                                 const int8_t *vc, const float *vs, const int32_t *pos,
                                 float *out, size_t T, size_t Hq, size_t Hkv,
@@ -201,9 +158,10 @@ void mote_attention_q8_f32_neon(const float *q, const int8_t *kc, const float *k
       }
       for (size_t t = 0; t < T; ++t) {
         size_t n = (size_t)pos[t] + 1;
-        qk_scores_f32(q + t * qstride + h * head_dim, kb, head_dim, n, scale, scores);
-        float sum = softmax_unnormalized(scores, n);
-        weighted_v_f32(scores, vb, head_dim, n, 1.0f / sum, out + t * qstride + h * head_dim);
+        att_qk_scores(q + t * qstride + h * head_dim, kb, head_dim, head_dim, n, scale, scores);
+        float sum = att_softmax_unnormalized(scores, n);
+        att_weighted_v(scores, vb, head_dim, head_dim, n, 1.0f / sum,
+                       out + t * qstride + h * head_dim);
       }
       continue;
     }
@@ -211,7 +169,7 @@ void mote_attention_q8_f32_neon(const float *q, const int8_t *kc, const float *k
       size_t n = (size_t)pos[t] + 1; /* causal: cache rows 0..pos[t] */
       const float *qh = q + t * qstride + h * head_dim;
       qk_scores(qh, kc + kvoff, kvstride, ks + g, Hkv, head_dim, n, scale, scores);
-      float sum = softmax_unnormalized(scores, n);
+      float sum = att_softmax_unnormalized(scores, n);
       weighted_v(scores, vc + kvoff, kvstride, vs + g, Hkv, head_dim, n, 1.0f / sum,
                  out + t * qstride + h * head_dim);
     }
