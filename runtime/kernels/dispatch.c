@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "kernels_internal.h"
+#include "lora_kernels.h"
 
 /* ---------------------------------------------------------------- generic */
 
@@ -22,6 +23,7 @@ static const mote_kernels_t kRef = {
     .linear_q4_i8 = mote_linear_q4_i8_ref,
     .linear_q8_i8 = mote_linear_q8_i8_ref,
     .linear_f16 = mote_linear_f16_ref,
+    .lora_b_f32 = mote_lora_b_f32_ref,
     .attention_q8_f32 = mote_attention_q8_f32_ref,
 };
 
@@ -50,6 +52,7 @@ static const mote_kernels_t kAvx2 = {
     .linear_q4_i8 = mote_linear_q4_i8_avx2,
     .linear_q8_i8 = mote_linear_q8_i8_avx2,
     .linear_f16 = mote_linear_f16_avx2,
+    .lora_b_f32 = mote_lora_b_f32_avx2,
     .q_f32_min_rows = 4, /* AVX2 prefill: f32 tiles beat the int8 kernels at T >= 4 */
     .attention_q8_f32 = mote_attention_q8_f32_avx2,
 };
@@ -112,6 +115,7 @@ static void init_neon(void) {
   kNeon.swiglu_f32 = mote_swiglu_f32_neon;
   kNeon.add_f32 = mote_add_f32_neon;
   kNeon.linear_f16 = mote_linear_f16_neon;
+  kNeon.lora_b_f32 = mote_lora_b_f32_neon;
   kNeon.linear_q2_f32 = mote_linear_q2_f32_neon;
   kNeon.linear_q4_f32 = mote_linear_q4_f32_neon;
   kNeon.linear_q8_f32 = mote_linear_q8_f32_neon;

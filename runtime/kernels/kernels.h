@@ -173,6 +173,13 @@ typedef void (*mote_attention_q8_f32_fn)(const float *q, const int8_t *kc,
 void mote_kv_quant_row_q8(const float *x, size_t W, size_t group, int8_t *codes,
                           float *scales);
 
+/* LoRA up-projection (docs/lora.md): y[t*N + n] += sum_k tmp[t*r + k] *
+ * bt[k*N + n] for t in [0,T), n in [n_begin, n_end): the adapter's B (N x r)
+ * applied from its transpose bt (r x N), so every k is one contiguous row.
+ * Sums in k order; touches only y's columns [n_begin, n_end). */
+typedef void (*mote_lora_b_f32_fn)(const float *tmp, size_t T, size_t r, const float *bt,
+                                   float *y, size_t N, size_t n_begin, size_t n_end);
+
 typedef struct mote_kernels {
   const char *isa; /* "ref", "avx2", "neon" */
   mote_linear_f32_fn linear_f32;
@@ -195,6 +202,8 @@ typedef struct mote_kernels {
   /* From this many rows up a quantized linear with int8 activations runs
    * the f32-activation kernels instead (measured per ISA; 0 = never). */
   uint32_t q_f32_min_rows;
+  /* LoRA up-projection (issue 6); NULL: the _ref one. */
+  mote_lora_b_f32_fn lora_b_f32;
   /* 8-bit KV cache attention; NULL: the _ref one. */
   mote_attention_q8_f32_fn attention_q8_f32;
 } mote_kernels_t;

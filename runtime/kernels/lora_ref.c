@@ -1,6 +1,4 @@
 /* Scalar reference of the LoRA up-projection (lora_kernels.h). */
-#include <string.h>
-
 #include "lora_kernels.h"
 
 void mote_lora_b_f32_ref(const float *tmp, size_t T, size_t r, const float *bt, float *y,
@@ -11,13 +9,4 @@ void mote_lora_b_f32_ref(const float *tmp, size_t T, size_t r, const float *bt, 
       for (size_t k = 0; k < r; ++k) s += tmp[t * r + k] * bt[k * N + n];
       y[t * N + n] = s;
     }
-}
-
-mote_lora_b_f32_fn mote_lora_b_f32_for(const char *isa) {
-#if defined(MOTE_HAVE_AVX2)
-  if (isa && strcmp(isa, "avx2") == 0) return mote_lora_b_f32_avx2;
-#else
-  (void)isa;
-#endif
-  return mote_lora_b_f32_ref;
 }

@@ -276,7 +276,7 @@ static void lora_run(mote_session_t *s, const mote_graph_t *g, const mote_step_t
   l.j.T = n;
   l.j.K = opv(g, st, 0)->shape[1];
   l.j.N = opv(g, st, 1)->shape[0];
-  l.up = mote_lora_b_f32_for(s->k->isa);
+  l.up = s->k->lora_b_f32 ? s->k->lora_b_f32 : mote_kernels_ref()->lora_b_f32;
   l.tmp = s->lora_tmp;
   l.bt = lb->Bt;
   l.r = lb->rank;

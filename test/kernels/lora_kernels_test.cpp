@@ -1,7 +1,8 @@
 // The LoRA up-projection kernel (runtime/kernels/lora_kernels.h): AVX2 vs the
 // scalar reference vs a double-precision loop, over ranks, widths with every
 // tail length, several rows, sub-ranges [n_begin, n_end) that must leave the
-// other columns untouched, and the isa selector.
+// other columns untouched, for every kernel table of this build (ref, AVX2,
+// NEON under qemu).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -60,12 +61,20 @@ TEST(LoraB, Avx2MatchesDouble) {
 }
 #endif
 
-TEST(LoraB, SelectorPicksByIsa) {
-  EXPECT_EQ(mote_lora_b_f32_for("ref"), &mote_lora_b_f32_ref);
-  EXPECT_EQ(mote_lora_b_f32_for(nullptr), &mote_lora_b_f32_ref);
-#if defined(MOTE_HAVE_AVX2)
-  EXPECT_EQ(mote_lora_b_f32_for("avx2"), &mote_lora_b_f32_avx2);
+TEST(LoraB, EveryTableHasOneMatchingDouble) {
+  // The kernel tables carry it (NULL would make the executor use _ref).
+  std::vector<const mote_kernels_t *> all = {mote_kernels_ref()};
+  if (mote_kernels_avx2()) all.push_back(mote_kernels_avx2());
+  if (mote_kernels_neon()) all.push_back(mote_kernels_neon());
+  EXPECT_EQ(mote_kernels_ref()->lora_b_f32, &mote_lora_b_f32_ref);
+  for (const mote_kernels_t *k : all) {
+    ASSERT_NE(k->lora_b_f32, nullptr) << k->isa;
+    uint32_t seed = 2000;
+    for (const Case &c : cases()) check(k->lora_b_f32, c, seed++);
+  }
+#if defined(MOTE_HAVE_NEON) && defined(__aarch64__)
+  EXPECT_EQ(mote_kernels_neon()->lora_b_f32, &mote_lora_b_f32_neon);
 #endif
 }
 
-} // namespace
+}  // namespace
