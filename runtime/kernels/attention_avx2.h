@@ -58,6 +58,20 @@ MOTE_INLINE float att_softmax_unnormalized(float *scores, size_t n) {
   return s;
 }
 
+/* out[0..min(m, 32)) = inv * (a0 | a1 | a2 | a3): a weighted-V sum's 32
+ * lanes, the lanes past m not stored (masked). */
+MOTE_INLINE void att_store32(float *out, size_t m, float inv, __m256 a0, __m256 a1,
+                             __m256 a2, __m256 a3) {
+  __m256 iv = _mm256_set1_ps(inv);
+  __m256 r[4] = {_mm256_mul_ps(a0, iv), _mm256_mul_ps(a1, iv), _mm256_mul_ps(a2, iv),
+                 _mm256_mul_ps(a3, iv)};
+  for (size_t c = 0; c < 4 && 8 * c < m; ++c) {
+    size_t left = m - 8 * c;
+    if (left >= 8) _mm256_storeu_ps(out + 8 * c, r[c]);
+    else _mm256_maskstore_ps(out + 8 * c, mote_tail_mask(left), r[c]);
+  }
+}
+
 /* out = inv * sum_j p_j v_j, 32 lanes of head_dim at a time in registers. */
 MOTE_INLINE void att_weighted_v(const float *p, const float *v, size_t vstride,
                        size_t hd, size_t n, float inv, float *out) {
@@ -72,14 +86,7 @@ MOTE_INLINE void att_weighted_v(const float *p, const float *v, size_t vstride,
       if (m > 16) a2 = _mm256_fmadd_ps(pj, att_load_n(vj + 16, m - 16), a2);
       if (m > 24) a3 = _mm256_fmadd_ps(pj, att_load_n(vj + 24, m - 24), a3);
     }
-    __m256 iv = _mm256_set1_ps(inv);
-    __m256 r[4] = {_mm256_mul_ps(a0, iv), _mm256_mul_ps(a1, iv),
-                   _mm256_mul_ps(a2, iv), _mm256_mul_ps(a3, iv)};
-    for (size_t c = 0; c < 4 && 8 * c < m; ++c) {
-      size_t left = m - 8 * c;
-      if (left >= 8) _mm256_storeu_ps(out + d0 + 8 * c, r[c]);
-      else _mm256_maskstore_ps(out + d0 + 8 * c, mote_tail_mask(left), r[c]);
-    }
+    att_store32(out + d0, m, inv, a0, a1, a2, a3);
   }
 }
 

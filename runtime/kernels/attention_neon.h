@@ -62,6 +62,20 @@ MOTE_INLINE float att_softmax_unnormalized(float *scores, size_t n) {
   return s;
 }
 
+/* o[0..32) = inv * (a0 | ... | a7): a weighted-V sum's 32 full lanes. */
+MOTE_INLINE void att_store32(float *o, float inv, float32x4_t a0, float32x4_t a1,
+                             float32x4_t a2, float32x4_t a3, float32x4_t a4,
+                             float32x4_t a5, float32x4_t a6, float32x4_t a7) {
+  vst1q_f32(o, vmulq_n_f32(a0, inv));
+  vst1q_f32(o + 4, vmulq_n_f32(a1, inv));
+  vst1q_f32(o + 8, vmulq_n_f32(a2, inv));
+  vst1q_f32(o + 12, vmulq_n_f32(a3, inv));
+  vst1q_f32(o + 16, vmulq_n_f32(a4, inv));
+  vst1q_f32(o + 20, vmulq_n_f32(a5, inv));
+  vst1q_f32(o + 24, vmulq_n_f32(a6, inv));
+  vst1q_f32(o + 28, vmulq_n_f32(a7, inv));
+}
+
 /* out = inv * sum_j p_j v_j, 32 lanes of head_dim in 8 named registers at a
  * time (GCC keeps an array of them on the stack), the last < 32 lanes with
  * zero-padded loads. */
@@ -83,15 +97,7 @@ MOTE_INLINE void att_weighted_v(const float *p, const float *v, size_t vstride,
       a6 = vfmaq_n_f32(a6, vld1q_f32(vj + 24), pj);
       a7 = vfmaq_n_f32(a7, vld1q_f32(vj + 28), pj);
     }
-    float *o = out + d0;
-    vst1q_f32(o, vmulq_n_f32(a0, inv));
-    vst1q_f32(o + 4, vmulq_n_f32(a1, inv));
-    vst1q_f32(o + 8, vmulq_n_f32(a2, inv));
-    vst1q_f32(o + 12, vmulq_n_f32(a3, inv));
-    vst1q_f32(o + 16, vmulq_n_f32(a4, inv));
-    vst1q_f32(o + 20, vmulq_n_f32(a5, inv));
-    vst1q_f32(o + 24, vmulq_n_f32(a6, inv));
-    vst1q_f32(o + 28, vmulq_n_f32(a7, inv));
+    att_store32(out + d0, inv, a0, a1, a2, a3, a4, a5, a6, a7);
   }
   if (d0 < hd) {
     size_t m = hd - d0, nv = (m + 3) / 4; /* 1..8 registers */

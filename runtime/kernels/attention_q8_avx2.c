@@ -68,14 +68,7 @@ static void weighted_v(const float *p, const int8_t *v, size_t vstride, const fl
       if (m > 16) a2 = _mm256_fmadd_ps(pj, load_q8(vj + 16, m - 16), a2);
       if (m > 24) a3 = _mm256_fmadd_ps(pj, load_q8(vj + 24, m - 24), a3);
     }
-    __m256 iv = _mm256_set1_ps(inv);
-    __m256 r[4] = {_mm256_mul_ps(a0, iv), _mm256_mul_ps(a1, iv),
-                   _mm256_mul_ps(a2, iv), _mm256_mul_ps(a3, iv)};
-    for (size_t c = 0; c < 4 && 8 * c < m; ++c) {
-      size_t left = m - 8 * c;
-      if (left >= 8) _mm256_storeu_ps(out + d0 + 8 * c, r[c]);
-      else _mm256_maskstore_ps(out + d0 + 8 * c, mote_tail_mask(left), r[c]);
-    }
+    att_store32(out + d0, m, inv, a0, a1, a2, a3);
   }
 }
 

@@ -90,15 +90,7 @@ static void weighted_v(const float *p, const int8_t *v, size_t vstride, const fl
       a6 = vfmaq_n_f32(a6, vcvtq_f32_s32(vmovl_s16(vget_low_s16(w3))), pj);
       a7 = vfmaq_n_f32(a7, vcvtq_f32_s32(vmovl_s16(vget_high_s16(w3))), pj);
     }
-    float *o = out + d0;
-    vst1q_f32(o, vmulq_n_f32(a0, inv));
-    vst1q_f32(o + 4, vmulq_n_f32(a1, inv));
-    vst1q_f32(o + 8, vmulq_n_f32(a2, inv));
-    vst1q_f32(o + 12, vmulq_n_f32(a3, inv));
-    vst1q_f32(o + 16, vmulq_n_f32(a4, inv));
-    vst1q_f32(o + 20, vmulq_n_f32(a5, inv));
-    vst1q_f32(o + 24, vmulq_n_f32(a6, inv));
-    vst1q_f32(o + 28, vmulq_n_f32(a7, inv));
+    att_store32(out + d0, inv, a0, a1, a2, a3, a4, a5, a6, a7);
   }
   if (d0 < hd) {
     size_t m = hd - d0, nc = (m + 7) / 8; /* 1..4 chunks of 8 lanes */
