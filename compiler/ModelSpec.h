@@ -93,6 +93,12 @@ struct TokenizerSpec {
   // trainer_spec.unk_surface; tok512.model has its own).
   std::string unk_surface = " \xe2\x81\x87 ";
   std::string source;  // path of tokenizer.model / tokenizer.bin
+  // kind "byte-bpe" (docs/tokenizers.md): pieces are raw token bytes, types
+  // Normal / Control (special) / UserDefined (added, not special), scores
+  // empty, ranks the merge rank of each piece (0xFFFFFFFF: not a merge).
+  std::vector<uint32_t> ranks;
+  std::string pre_tokenizer;  // "llama3" | "gpt2"
+  bool ignore_merges = false;
 };
 
 enum class RopeStyle : uint32_t { Interleaved = 0, Half = 1 };

@@ -3,6 +3,7 @@
 #include "compiler/import/Import.h"
 #include "compiler/import/HuggingFace.h"
 #include "compiler/import/TokenizerFinder.h"
+#include "compiler/import/ByteBpe.h"
 
 #if __has_include("compiler/import/Tokenizers.h")
 #include "compiler/import/Tokenizers.h"
@@ -234,9 +235,13 @@ Status importHuggingFace(const std::string &dir, ImportedModel &out) {
   if (!(st = mapHfTensors(cfgPath, hf, out)).ok()) return st;
   out.spec.source_path = dir;
 
-  std::string tok = dir + "/tokenizer.model";
+  // tokenizer.json (byte-level BPE) is preferred when present, unless a
+  // SentencePiece tokenizer.model sits beside it (Llama 2 style dirs ship
+  // both; the .model is the exact source there).
+  std::string tok = dir + "/tokenizer.json", spm = dir + "/tokenizer.model";
+  if (!fileExists(tok) || (fileExists(spm) && !looksLikeTiktoken(spm))) tok = spm;
   if (!fileExists(tok))
-    return Status::Error(tok + ": missing (only SentencePiece tokenizers are supported)");
+    return Status::Error(tok + ": missing (neither tokenizer.json nor tokenizer.model)");
   if (!(st = loadTokenizerFile(tok, out.spec.vocab_size, out.tokenizer)).ok()) return st;
   std::string tcfg = dir + "/tokenizer_config.json";
   if (fileExists(tcfg) && !(st = applyTokenizerConfig(tcfg, out.tokenizer)).ok()) return st;

@@ -12,6 +12,8 @@ Status applyTokenizerConfig(const std::string &jsonPath, TokenizerSpec &out);
 } // namespace mote
 #endif
 
+#include "compiler/import/ByteBpe.h"
+
 #include <algorithm>
 #include <dirent.h>
 #include <sys/stat.h>
@@ -67,8 +69,12 @@ std::string single(const std::vector<std::string> &names, const std::string &ext
 
 Status loadTokenizerFile(const std::string &path, uint32_t vocabSize, TokenizerSpec &out) {
   out = TokenizerSpec();
-  Status st = endsWith(path, ".model") ? loadSentencePieceModel(path, out)
-                                       : loadTokenizerBin(path, vocabSize, out);
+  // tokenizer.json: Hugging Face byte-level BPE; a .model that is not a
+  // SentencePiece protobuf but "base64 rank" lines: Meta's tiktoken file.
+  Status st = endsWith(path, ".json")    ? loadTokenizerJson(path, out)
+              : !endsWith(path, ".model") ? loadTokenizerBin(path, vocabSize, out)
+              : looksLikeTiktoken(path)   ? loadTiktokenModel(path, out)
+                                          : loadSentencePieceModel(path, out);
   if (!st.ok()) return st;
   // Fewer pieces than embedding rows is common (vocabularies padded to a
   // multiple of 64, random speed models): those ids just have no text. More

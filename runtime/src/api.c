@@ -14,10 +14,13 @@
 static _Thread_local char g_last_error[512];
 
 mote_status_t mote_set_error(mote_status_t code, const char *fmt, ...) {
+  /* Formatted apart first: callers may pass mote_last_error() itself. */
+  char buf[sizeof g_last_error];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(g_last_error, sizeof g_last_error, fmt, ap);
+  vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  memcpy(g_last_error, buf, sizeof buf);
   mote_pal_log(MOTE_LOG_DEBUG, "%s: %s", mote_status_name(code), g_last_error);
   return code;
 }
@@ -72,8 +75,21 @@ static mote_status_t model_init(mote_model_t *m, const void *data, size_t size,
                            t->add_bos, t->add_eos, t->add_dummy_prefix,
                            t->remove_extra_whitespaces, t->escape_whitespaces,
                            t->byte_fallback};
-  mote_status_t st = mote_tokenizer_create(&cfg, t->n_pieces, t->piece_ptrs, t->piece_lens,
-                                           t->scores, t->types, m->alloc, &m->tok);
+  mote_status_t st;
+  if (t->kind.n == 8 && memcmp(t->kind.p, "byte-bpe", 8) == 0) {
+    /* Byte-level BPE (docs/tokenizers.md); an unknown pre-tokenizer name
+     * becomes 0, which the tokenizer rejects. */
+    const mote_str_t *pre = &t->pre_tokenizer;
+    uint8_t kind = pre->n == 6 && memcmp(pre->p, "llama3", 6) == 0 ? MOTE_PRE_LLAMA3
+                 : pre->n == 4 && memcmp(pre->p, "gpt2", 4) == 0   ? MOTE_PRE_GPT2 : 0;
+    mote_bbpe_config_t bc = {t->bos_id, t->eos_id, t->pad_id, t->add_bos, t->add_eos,
+                             t->ignore_merges, kind};
+    st = mote_tokenizer_create_byte_bpe(&bc, t->n_pieces, t->piece_ptrs, t->piece_lens,
+                                        t->ranks, t->types, m->alloc, &m->tok);
+  } else {
+    st = mote_tokenizer_create(&cfg, t->n_pieces, t->piece_ptrs, t->piece_lens,
+                               t->scores, t->types, m->alloc, &m->tok);
+  }
   if (st != MOTE_OK && st != MOTE_ERR_OUT_OF_MEMORY)
     st = mote_set_error(MOTE_ERR_INVALID_BUNDLE, "%s: tokenizer: %s", m->label,
                         mote_last_error());

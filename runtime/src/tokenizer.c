@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "status.h"
+#include "tokenizer_bbpe.h"
 
 /* "▁" (U+2581): SentencePiece's visible space. */
 static const char kSpace[3] = {'\xe2', '\x96', '\x81'};
@@ -35,6 +36,7 @@ struct mote_tokenizer {
   char *unk_surface; /* NULL: kUnkSurface */
   size_t unk_len;
   int32_t byte_id[256];
+  mote_bbpe_t *bb;   /* byte-level BPE: everything else above is unused */
 };
 
 /* ---- memory ------------------------------------------------------------ */
@@ -56,6 +58,7 @@ static void tk_free(const mote_allocator_t *a, void *p) {
 void mote_tokenizer_destroy(mote_tokenizer_t *t) {
   if (!t) return;
   mote_allocator_t a = t->alloc;
+  mote_bbpe_destroy(t->bb);
   void *parts[] = {t->text, t->off, t->scores, t->types, t->byte_val,
                    t->disp, t->disp_off, t->table, t->user_ids,
                    t->unk_surface};
@@ -64,12 +67,39 @@ void mote_tokenizer_destroy(mote_tokenizer_t *t) {
   tk_free(&a, t);
 }
 
-uint32_t mote_tokenizer_size(const mote_tokenizer_t *t) { return t ? t->n : 0; }
+uint32_t mote_tokenizer_size(const mote_tokenizer_t *t) {
+  return !t ? 0 : t->bb ? mote_bbpe_size(t->bb) : t->n;
+}
+
+mote_status_t mote_tokenizer_create_byte_bpe(const mote_bbpe_config_t *cfg, uint32_t n,
+                                             const char *const *ptrs,
+                                             const uint32_t *lens, const uint32_t *ranks,
+                                             const uint8_t *types,
+                                             const mote_allocator_t *alloc,
+                                             mote_tokenizer_t **out) {
+  MOTE_CHECK_OR_RETURN(out, MOTE_ERR_INVALID_ARGUMENT, "tokenizer: out is NULL");
+  *out = NULL;
+  mote_allocator_t a = {0};
+  if (alloc && alloc->alloc) a = *alloc;
+  mote_tokenizer_t *t = tk_alloc(&a, sizeof(*t));
+  MOTE_CHECK_OR_RETURN(t, MOTE_ERR_OUT_OF_MEMORY, "tokenizer: out of memory");
+  memset(t, 0, sizeof(*t));
+  t->alloc = a;
+  mote_status_t st = mote_bbpe_create(cfg, n, ptrs, lens, ranks, types, alloc, &t->bb);
+  if (st != MOTE_OK) {
+    tk_free(&a, t);
+    return st;
+  }
+  t->n = n;
+  *out = t;
+  return MOTE_OK;
+}
 
 mote_status_t mote_tokenizer_set_unk_surface(mote_tokenizer_t *t, const char *s,
                                              size_t len) {
   MOTE_CHECK_OR_RETURN(t && (s || len == 0) && len <= 4096, MOTE_ERR_INVALID_ARGUMENT,
                        "tokenizer: bad unk surface");
+  if (t->bb) return MOTE_OK; /* byte-level BPE has no unknown token */
   char *copy = tk_alloc(&t->alloc, len);
   MOTE_CHECK_OR_RETURN(copy, MOTE_ERR_OUT_OF_MEMORY, "tokenizer: out of memory");
   if (len) memcpy(copy, s, len);
@@ -514,6 +544,7 @@ mote_status_t mote_tokenizer_encode(const mote_tokenizer_t *t, const char *text,
   MOTE_CHECK_OR_RETURN(t && out_count && (text || len == 0) &&
                            (out_ids || capacity == 0),
                        MOTE_ERR_INVALID_ARGUMENT, "tokenize: NULL argument");
+  if (t->bb) return mote_bbpe_encode(t->bb, text, len, add_bos, out_ids, capacity, out_count);
   MOTE_CHECK_OR_RETURN(len <= TK_MAX_TEXT, MOTE_ERR_INVALID_ARGUMENT,
                        "tokenize: text of %zu bytes exceeds the 256 MiB limit", len);
   *out_count = 0;
@@ -614,6 +645,7 @@ mote_status_t mote_tokenizer_decode(const mote_tokenizer_t *t, const int32_t *id
                                     size_t *out_len) {
   MOTE_CHECK_OR_RETURN(t && out_len && (ids || count == 0) && (out || capacity == 0),
                        MOTE_ERR_INVALID_ARGUMENT, "detokenize: NULL argument");
+  if (t->bb) return mote_bbpe_decode(t->bb, ids, count, out, capacity, out_len);
   *out_len = 0;
   for (size_t i = 0; i < count; ++i)
     MOTE_CHECK_OR_RETURN(ids[i] >= 0 && (uint32_t)ids[i] < t->n, MOTE_ERR_OUT_OF_RANGE,
@@ -656,6 +688,7 @@ mote_status_t mote_tokenizer_token_text(const mote_tokenizer_t *t, int32_t prev_
                                         size_t *out_len) {
   MOTE_CHECK_OR_RETURN(t && out_text && out_len, MOTE_ERR_INVALID_ARGUMENT,
                        "token_text: NULL argument");
+  if (t->bb) return mote_bbpe_token_text(t->bb, id, out_text, out_len);
   MOTE_CHECK_OR_RETURN(id >= 0 && (uint32_t)id < t->n, MOTE_ERR_OUT_OF_RANGE,
                        "token_text: id %d outside vocabulary of %u", id, t->n);
   const char *p = t->disp + t->disp_off[id];

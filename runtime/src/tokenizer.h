@@ -1,4 +1,5 @@
-/* tokenizer.h: SentencePiece-exact BPE tokenizer (encode, decode, streaming text). */
+/* tokenizer.h: SentencePiece-exact BPE tokenizer and byte-level BPE
+ * (GPT-2 / Llama 3; tokenizer_bbpe.c): encode, decode, streaming text. */
 #ifndef MOTE_TOKENIZER_H
 #define MOTE_TOKENIZER_H
 
@@ -40,7 +41,31 @@ MOTE_MUST_USE mote_status_t mote_tokenizer_create(
     mote_tokenizer_t **out);
 void mote_tokenizer_destroy(mote_tokenizer_t *t);
 
-/* Encodes like SentencePiece's EncodeAsIds. add_bos: 1 yes, 0 no, -1 the
+/* Byte-level BPE pre-tokenizers (the bundle's Tokenizer.pre_tokenizer). */
+enum { MOTE_PRE_LLAMA3 = 1, MOTE_PRE_GPT2 = 2 };
+
+typedef struct mote_bbpe_config {
+  int32_t bos_id, eos_id, pad_id; /* -1 = none */
+  uint8_t add_bos, add_eos;
+  uint8_t ignore_merges;  /* a pre-token that is a token is emitted whole */
+  uint8_t pre_tokenizer;  /* MOTE_PRE_* */
+} mote_bbpe_config_t;
+
+/* Builds a byte-level BPE tokenizer: n tokens of raw bytes, a merge rank
+ * each (lower merges first; 0xFFFFFFFF = never formed by a merge), types
+ * MOTE_PIECE_NORMAL, _CONTROL (special: matched whole in the text, decodes
+ * to nothing) or _USER_DEFINED (matched whole, decodes to its bytes). A
+ * byte with no one-byte normal token is dropped by encode (only bytes that
+ * valid UTF-8 never holds may lack one). Copies what it needs. The
+ * other mote_tokenizer_* functions work on the result. */
+MOTE_MUST_USE mote_status_t mote_tokenizer_create_byte_bpe(
+    const mote_bbpe_config_t *cfg, uint32_t n_tokens,
+    const char *const *token_ptrs, const uint32_t *token_lens,
+    const uint32_t *ranks, const uint8_t *types, const mote_allocator_t *alloc,
+    mote_tokenizer_t **out);
+
+/* Encodes like SentencePiece's EncodeAsIds (byte-level BPE: like tiktoken /
+ * Hugging Face tokenizers with special tokens allowed). add_bos: 1 yes, 0 no, -1 the
  * config's default (add_eos always follows the config). Writes at most
  * `capacity` ids; *out_count is the full count, and the status is
  * MOTE_ERR_BUFFER_TOO_SMALL when it exceeds capacity. Allocates scratch
