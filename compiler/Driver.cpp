@@ -4,6 +4,8 @@
 
 #include "compiler/IRBuilder.h"
 #include "compiler/bundle/BundleWriter.h"
+#include "compiler/quant/AwqScale.h"
+#include "compiler/quant/CalibrationStats.h"
 #include "mote/bundle_format.h"
 #include "mote_bundle.pb.h"
 #include "compiler/import/Import.h"
@@ -89,13 +91,24 @@ Status checkRequest(const CompileRequest &r) {
       r.embedBits != 8 && r.embedBits != 16)
     return Status::Error("--embed-bits " + std::to_string(r.embedBits) +
                          ": must be 2, 4, 8, 16 (f16) or 0 (f32)");
-  if (r.rounding != "nearest" && r.rounding != "awq" && r.rounding != "gptq")
-    return Status::Error("--rounding " + r.rounding + ": must be nearest, awq or gptq");
+  if (r.rounding != "nearest" && r.rounding != "awq" && r.rounding != "gptq" &&
+      r.rounding != "gptq-act")
+    return Status::Error("--rounding " + r.rounding +
+                         ": must be nearest, awq, gptq or gptq-act");
   if (r.rounding != "nearest" && r.calibration.empty())
     return Status::Error("--rounding " + r.rounding + ": needs --calibration STATS");
   if (!r.calibration.empty() && r.rounding == "nearest")
     return Status::Error("--calibration " + r.calibration +
-                         ": needs --rounding awq or gptq");
+                         ": needs --rounding awq, gptq or gptq-act");
+  if (r.awqScale && r.calibration.empty())
+    return Status::Error("--awq-scale: needs --calibration STATS and --rounding awq, gptq "
+                         "or gptq-act");
+  if (r.awqScale && r.weights != "w2" && r.weights != "w4" && r.weights != "w8")
+    return Status::Error("--awq-scale: needs --weights w2, w4 or w8 (it searches the "
+                         "scaling for quantized weights)");
+  if (r.awqScale && r.loraMaxRank > 0)
+    return Status::Error("--awq-scale: cannot be combined with --lora-max-rank (it rescales "
+                         "the norm weights, so adapters would see x/s)");
   if (r.kvDtype != "f32" && r.kvDtype != "q8")
     return Status::Error("--kv-dtype " + r.kvDtype + ": must be f32 or q8");
   if (r.activations != "auto" && r.activations != "int8" && r.activations != "f32")
@@ -175,7 +188,8 @@ struct KVShareSummary {
 };
 
 Status writeReportJson(const std::string &path, const CompileRequest &req,
-                       const BundleReport &r, const KVShareSummary &kvs) {
+                       const BundleReport &r, const KVShareSummary &kvs,
+                       const AwqScaleResult &awq) {
   nlohmann::json j;
   j["output"] = req.output;
   j["model"] = req.model;
@@ -206,6 +220,15 @@ Status writeReportJson(const std::string &path, const CompileRequest &req,
                      {"kv_bytes_per_token_before", kvs.bytesBefore},
                      {"kv_bytes_per_token_after", kvs.bytesAfter},
                      {"changes_model", kvs.shared > kvs.trainedShared}};
+  if (req.awqScale) { // --awq-scale: the f32 norms (and wv/w3 rows) were rescaled
+    nlohmann::json groups = nlohmann::json::array();
+    for (const AwqScaleGroup &g : awq.groups)
+      groups.push_back({{"site", g.site}, {"linears", g.linears},
+                        {"folded_into", g.foldedInto}, {"alpha", g.alpha},
+                        {"loss_unscaled", g.err0}, {"loss", g.err}, {"s", g.s}});
+    j["awq_scale"] = {{"statistic", awq.statistic}, {"changed_tensors", awq.changed},
+                      {"changes_norm_weights", !awq.changed.empty()}, {"groups", groups}};
+  }
   j["graphs"] = nlohmann::json::array();
   for (const GraphSummary &g : r.graphs)
     j["graphs"].push_back({{"name", g.name}, {"kind", g.kind},
@@ -362,7 +385,8 @@ Status loadModule(mlir::MLIRContext &ctx, const CompileRequest &req,
   return Status::Ok();
 }
 
-Status compile(const CompileRequest &req, BundleReport &report, KVShareSummary &kvs) {
+Status compile(const CompileRequest &req, BundleReport &report, KVShareSummary &kvs,
+               CalibrationStats &stats, AwqScaleResult &awq) {
   Status st = checkRequest(req);
   if (!st.ok())
     return st;
@@ -387,6 +411,34 @@ Status compile(const CompileRequest &req, BundleReport &report, KVShareSummary &
     return st;
   if (!(st = applyKvShare(req, ctx, *module, model, diag, kvs)).ok())
     return st;
+  // --awq-scale: AWQ per-channel weight scaling, folded into the norms (and
+  // wv / w3 rows); the stats' H rewritten to match (compiler/quant/AwqScale.h).
+  if (req.awqScale) {
+    if (!(st = loadCalibrationStats(req.calibration, stats)).ok())
+      return st;
+    quant::QuantSpec qs;
+    qs.bits = req.weights == "w2" ? 2 : req.weights == "w4" ? 4 : 8;
+    qs.groupSize = uint64_t(req.groupSize);
+    qs.f16Scales = req.scaleDtype == "f16" || (req.scaleDtype == "auto" && qs.bits != 8);
+    if (!(st = applyAwqScale(model, stats, qs, awq)).ok())
+      return st.message.rfind(req.calibration, 0) == 0 ? st
+                                                       : Status::Error(req.model + ": " + st.message);
+    if (!req.quiet) {
+      int scaled = 0;
+      double meanAlpha = 0.0;
+      for (const AwqScaleGroup &g : awq.groups) {
+        scaled += g.alpha != 0.0;
+        meanAlpha += g.alpha / double(awq.groups.size());
+      }
+      std::fprintf(stderr,
+                   "motec: awq-scale: %d of %zu input groups scaled (mean alpha %.2f, "
+                   "statistic %s); this changes %zu f32/linear tensors, the norm weights "
+                   "included (attn_norm, ffn_norm take 1/s; same function in exact "
+                   "arithmetic)\n",
+                   scaled, awq.groups.size(), meanAlpha, awq.statistic.c_str(),
+                   awq.changed.size());
+    }
+  }
 
   mlir::PassManager pm(&ctx);
   if (req.printIrAfterAll) {
@@ -448,6 +500,8 @@ Status compile(const CompileRequest &req, BundleReport &report, KVShareSummary &
   bopts.scaleDtype = req.scaleDtype;
   bopts.calibration = req.calibration;
   bopts.rounding = req.rounding;
+  if (req.awqScale)
+    bopts.calibrationStats = &stats;
   bopts.kvDtype = req.kvDtype;
   // auto: int8 whenever some weight is quantized (measured faster at a small
   // error, docs/quantization.md "int8 activations"); nothing recorded else.
@@ -479,9 +533,11 @@ Status compile(const CompileRequest &req, BundleReport &report, KVShareSummary &
 int runCompile(const CompileRequest &req) {
   BundleReport report;
   KVShareSummary kvs;
-  Status st = compile(req, report, kvs);
+  CalibrationStats stats;
+  AwqScaleResult awq;
+  Status st = compile(req, report, kvs, stats, awq);
   if (st.ok() && !req.reportJson.empty())
-    st = writeReportJson(req.reportJson, req, report, kvs);
+    st = writeReportJson(req.reportJson, req, report, kvs, awq);
   if (!st.ok()) {
     // A report failure comes after the bundle was written: take it back so
     // a failing motec never leaves an output file.

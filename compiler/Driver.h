@@ -20,7 +20,8 @@ struct CompileRequest {
   std::string weightsPolicy;        // JSON per-param widths (mote-quantize policy-file)
   std::string scaleDtype = "auto";  // quantized scales: auto (f16 for 2/4-bit) | f16 | f32
   std::string calibration;          // calib-stats safetensors (calibrated rounding)
-  std::string rounding = "nearest"; // nearest | awq | gptq (awq/gptq need calibration)
+  std::string rounding = "nearest"; // nearest | awq | gptq | gptq-act (need calibration)
+  bool awqScale = false;            // --awq-scale: AWQ per-channel weight scaling
   std::string kvDtype = "f32";      // KV cache: f32 | q8 (mote-kv-dtype)
   std::string activations = "auto"; // quantized linears' x: auto | int8 | f32 (issue 4)
   uint32_t context = 0;       // 0 = min(max_seq_len, 2048)

@@ -16,6 +16,7 @@ over all weights).
 
   scripts/calib_ppl_table.py [--work /tmp/calib-ppl] [--models a,b,c]
       [--max-tokens MODEL=N,...] [--threads 2] [--groups 32,128]
+      [--only 'w2 gptq g32,w2 gptq-act g32']
 """
 import argparse
 import json
@@ -47,7 +48,17 @@ def columns(groups):
         cols += [(f"w2 maxabs g{g}", base + ["--f", "maxabs"]),
                  (f"w2 search g{g}", base + ["--f", "search"]),
                  (f"w2 awq g{g}", base + ["--calibration", "STATS", "--rounding", "awq"]),
-                 (f"w2 gptq g{g}", base + ["--calibration", "STATS", "--rounding", "gptq"])]
+                 (f"w2 gptq g{g}", base + ["--calibration", "STATS", "--rounding", "gptq"]),
+                 (f"w2 gptq-act g{g}", base + ["--calibration", "STATS", "--rounding", "gptq-act"]),
+                 (f"w2 awq-scale gptq g{g}",
+                  base + ["--calibration", "STATS", "--rounding", "gptq", "--awq-scale"]),
+                 (f"w2 awq-scale gptq-act g{g}",
+                  base + ["--calibration", "STATS", "--rounding", "gptq-act", "--awq-scale"])]
+    for g in groups:
+        base = ["--weights", "w4", "--group-size", str(g), "--calibration", "STATS"]
+        cols += [(f"w4 gptq g{g}", base + ["--rounding", "gptq"]),
+                 (f"w4 gptq-act g{g}", base + ["--rounding", "gptq-act"]),
+                 (f"w4 awq-scale gptq-act g{g}", base + ["--rounding", "gptq-act", "--awq-scale"])]
     return cols
 
 
@@ -119,10 +130,19 @@ def main():
     ap.add_argument("--calib-tokens", type=int, default=8192)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--groups", default="32,128")
+    ap.add_argument("--only", default="",
+                    help="comma-separated column labels (e.g. 'w2 gptq g32,w2 gptq-act g32'): "
+                         "measure and print only these")
     a = ap.parse_args()
     limits = dict((kv.split("=")[0], int(kv.split("=")[1])) for kv in a.max_tokens.split(",") if kv)
     groups = [int(g) for g in a.groups.split(",")]
     cols = columns(groups)
+    if a.only:
+        want = [c.strip() for c in a.only.split(",") if c.strip()]
+        unknown = [c for c in want if c not in [l for l, _ in cols]]
+        if unknown:
+            sys.exit(f"--only: no column {unknown[0]!r}; columns: {', '.join(l for l, _ in cols)}")
+        cols = [c for c in cols if c[0] in want]
     rows = {}
     for name in a.models.split(","):
         path, ctx = MODELS[name]

@@ -75,6 +75,10 @@ void fillTokenizer(const TokenizerSpec &t, pb::Tokenizer &m) {
   m.set_escape_whitespaces(t.escape_whitespaces);
   m.set_byte_fallback(t.byte_fallback);
   m.set_source(t.source);
+  for (uint32_t r : t.ranks)
+    m.add_ranks(r);
+  m.set_pre_tokenizer(t.pre_tokenizer);
+  m.set_ignore_merges(t.ignore_merges);
 }
 
 // ---------------------------------------------------------------------------
@@ -645,7 +649,9 @@ Status writeBundle(mlir::ModuleOp module, const ImportedModel &model,
         calib.rounding == quant::Rounding::Nearest)
       return Status::Error("--rounding " + options.rounding +
                            ": must be awq or gptq with --calibration");
-    if (!(st = loadCalibrationStats(options.calibration, calibStats)).ok())
+    if (options.calibrationStats)
+      calibStats = *options.calibrationStats;
+    else if (!(st = loadCalibrationStats(options.calibration, calibStats)).ok())
       return st;
     calib.stats = &calibStats;
     std::vector<double> H;

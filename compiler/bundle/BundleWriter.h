@@ -14,6 +14,7 @@
 #include <vector>
 
 namespace mote {
+struct CalibrationStats; // compiler/quant/CalibrationStats.h
 namespace bundle {
 class Manifest;
 class Graph;
@@ -33,6 +34,9 @@ struct BundleOptions {
   // a calib-stats safetensors file and "awq" | "gptq" ("nearest": none).
   std::string calibration;
   std::string rounding = "nearest";
+  // Stats already loaded (and rewritten by --awq-scale, compiler/quant/
+  // AwqScale.h): used instead of reading `calibration` again when set.
+  const CalibrationStats *calibrationStats = nullptr;
   std::string kvDtype = "f32";  // recorded in CompileOptions.kv_dtype
   // CompileOptions.activations: "int8" | "f32" | "" (not recorded: f32).
   std::string activations;

@@ -14,12 +14,16 @@ bool parseRounding(const std::string &s, Rounding &out) {
   if (s == "nearest") out = Rounding::Nearest;
   else if (s == "awq") out = Rounding::Awq;
   else if (s == "gptq") out = Rounding::Gptq;
+  else if (s == "gptq-act") out = Rounding::GptqAct;
   else return false;
   return true;
 }
 
 const char *roundingName(Rounding r) {
-  return r == Rounding::Awq ? "awq" : r == Rounding::Gptq ? "gptq" : "nearest";
+  return r == Rounding::Awq       ? "awq"
+         : r == Rounding::Gptq    ? "gptq"
+         : r == Rounding::GptqAct ? "gptq-act"
+                                  : "nearest";
 }
 
 namespace {
@@ -196,6 +200,49 @@ void gptqRow(const float *w, uint64_t K, const double *U, const QuantSpec &spec,
   }
 }
 
+std::vector<uint64_t> actOrder(const double *H, uint64_t K) {
+  std::vector<uint64_t> perm(K);
+  for (uint64_t k = 0; k < K; ++k)
+    perm[k] = k;
+  std::stable_sort(perm.begin(), perm.end(), [&](uint64_t a, uint64_t b) {
+    return H[a * K + a] > H[b * K + b];
+  });
+  return perm;
+}
+
+bool gptqFactorPermuted(const double *H, uint64_t K, const std::vector<uint64_t> &perm,
+                        double damp, std::vector<double> &U) {
+  if (perm.size() != K)
+    return false;
+  std::vector<double> Hp(K * K);
+  for (uint64_t i = 0; i < K; ++i)
+    for (uint64_t j = 0; j < K; ++j)
+      Hp[i * K + j] = H[perm[i] * K + perm[j]];
+  return gptqFactor(Hp.data(), K, damp, U);
+}
+
+void gptqRowOrdered(const float *w, uint64_t K, const double *U,
+                    const std::vector<uint64_t> &perm, const QuantSpec &spec,
+                    const float *scales, uint8_t *codes) {
+  const unsigned bits = spec.bits;
+  const uint64_t G = groupLen(K, spec.groupSize);
+  std::memset(codes, 0, rowBytes(K, bits));
+  // x in the permuted order: x[j] is column perm[j].
+  std::vector<double> x(K);
+  for (uint64_t j = 0; j < K; ++j)
+    x[j] = double(w[perm[j]]);
+  for (uint64_t j = 0; j < K; ++j) {
+    const uint64_t col = perm[j];
+    const float s = scales[col / G];
+    const uint8_t c = encodeDouble(x[j], s, bits);
+    putCode(codes, col, c, bits);
+    const double err = (x[j] - decode(c, s, bits)) / U[j * K + j];
+    const double *u = U + j * K;
+    for (uint64_t k = j + 1; k < K; ++k)
+      x[k] -= err * u[k];
+  }
+}
+
 void awqRow(const float *w, uint64_t K, const double *H, const QuantSpec &spec,
             uint8_t *codes, float *scales) {
   const unsigned bits = spec.bits;
@@ -328,6 +375,90 @@ void awqRow(const float *w, uint64_t K, const double *H, const QuantSpec &spec,
   }
 }
 
+std::vector<double> awqScaleFor(const double *stat, uint64_t K, double alpha) {
+  double cmax = 0.0;
+  for (uint64_t k = 0; k < K; ++k)
+    cmax = std::max(cmax, std::isfinite(stat[k]) ? stat[k] : 0.0);
+  std::vector<double> s(K, 1.0);
+  if (!(cmax > 0.0) || alpha == 0.0)
+    return s;
+  double lo = 0.0, hi = 0.0;
+  for (uint64_t k = 0; k < K; ++k) {
+    const double c = std::isfinite(stat[k]) ? std::max(stat[k], 1e-5 * cmax) : cmax;
+    s[k] = std::pow(c, alpha);
+    lo = k ? std::min(lo, s[k]) : s[k];
+    hi = k ? std::max(hi, s[k]) : s[k];
+  }
+  const double norm = std::sqrt(lo * hi);
+  for (double &v : s)
+    v /= norm;
+  return s;
+}
+
+namespace {
+
+// Loss of one scaling candidate s (see awqScaleSearch).
+double awqScaleLoss(const std::vector<const float *> &ws, const std::vector<uint64_t> &rows,
+                    uint64_t K, const double *H, const std::vector<double> &s,
+                    const QuantSpec &spec) {
+  QuantSpec q = spec;
+  q.f = FMode::Search;
+  const uint64_t rb = rowBytes(K, q.bits), ng = groupsPerRow(K, q.groupSize);
+  std::vector<float> ws2(K), sc(ng);
+  std::vector<uint8_t> codes(rb);
+  std::vector<double> e(K);
+  double total = 0.0;
+  for (size_t m = 0; m < ws.size(); ++m)
+    for (uint64_t r = 0; r < rows[m]; ++r) {
+      const float *w = ws[m] + r * K;
+      for (uint64_t k = 0; k < K; ++k)
+        ws2[k] = float(double(w[k]) * s[k]);
+      quantizeRow(ws2.data(), K, q, nullptr, codes.data(), sc.data());
+      for (uint64_t k = 0; k < K; ++k)
+        e[k] = (double(ws2[k]) - dequantAt(codes.data(), sc.data(), k, K, q)) / s[k];
+      total += quadForm(e.data(), K, H);
+    }
+  return total;
+}
+
+} // namespace
+
+AwqScaleChoice awqScaleSearch(const std::vector<const float *> &ws,
+                              const std::vector<uint64_t> &rows, uint64_t K,
+                              const double *H, const double *stat,
+                              const QuantSpec &spec, double step) {
+  const int n = int(std::lround(1.0 / step)) + 1;
+  std::vector<double> loss(size_t(n), 0.0);
+  uint64_t work = 0;
+  for (uint64_t r : rows)
+    work += r * K * K;
+  unsigned nt = std::max(1u, std::thread::hardware_concurrency());
+  nt = work < (1u << 18) ? 1u : std::min<unsigned>(nt, unsigned(n));
+  auto run = [&](unsigned t) {
+    for (int i = int(t); i < n; i += int(nt))
+      loss[size_t(i)] = awqScaleLoss(ws, rows, K, H, awqScaleFor(stat, K, i * step), spec);
+  };
+  if (nt == 1) {
+    run(0);
+  } else {
+    std::vector<std::thread> pool;
+    for (unsigned t = 0; t < nt; ++t)
+      pool.emplace_back(run, t);
+    for (std::thread &t : pool)
+      t.join();
+  }
+  AwqScaleChoice c;
+  int best = 0;
+  for (int i = 1; i < n; ++i)
+    if (loss[size_t(i)] < loss[size_t(best)])
+      best = i;
+  c.alpha = best * step;
+  c.err = loss[size_t(best)];
+  c.err0 = loss[0];
+  c.s = awqScaleFor(stat, K, c.alpha);
+  return c;
+}
+
 bool quantizeMatrixCalibrated(const float *w, uint64_t N, uint64_t K,
                               const QuantSpec &spec, Rounding rounding,
                               const double *H, std::vector<uint8_t> &codes,
@@ -335,10 +466,19 @@ bool quantizeMatrixCalibrated(const float *w, uint64_t N, uint64_t K,
                               double damp) {
   if (rounding == Rounding::Nearest)
     return quantizeMatrix(w, N, K, spec, nullptr, 0, codes, scales);
-  std::vector<double> U;
-  if (rounding == Rounding::Gptq && !gptqFactor(H, K, damp, U)) {
+  const bool gptq = rounding == Rounding::Gptq || rounding == Rounding::GptqAct;
+  std::vector<double> U, Ua;
+  std::vector<uint64_t> perm;
+  if (gptq && !gptqFactor(H, K, damp, U)) {
     err = "H + damping is not positive definite";
     return false;
+  }
+  if (rounding == Rounding::GptqAct) {
+    perm = actOrder(H, K);
+    if (!gptqFactorPermuted(H, K, perm, damp, Ua)) {
+      err = "H + damping is not positive definite";
+      return false;
+    }
   }
   const uint64_t rb = rowBytes(K, spec.bits), ng = groupsPerRow(K, spec.groupSize);
   codes.assign(N * rb, 0);
@@ -351,11 +491,22 @@ bool quantizeMatrixCalibrated(const float *w, uint64_t N, uint64_t K,
       uint8_t *cr = codes.data() + r * rb;
       float *sr = scales.data() + r * ng;
       awqRow(wr, K, H, spec, cr, sr);
-      if (rounding != Rounding::Gptq)
+      if (!gptq)
         continue;
+      // Candidates in a fixed order, each kept only if strictly better on H:
+      // plain GPTQ, then (gptq-act) act-order GPTQ.
+      double best = rowError(wr, K, H, spec, cr, sr, e);
       gptqRow(wr, K, U.data(), spec, sr, alt.data());
-      if (rowError(wr, K, H, spec, alt.data(), sr, e) <
-          rowError(wr, K, H, spec, cr, sr, e))
+      double ea = rowError(wr, K, H, spec, alt.data(), sr, e);
+      if (ea < best) {
+        best = ea;
+        std::memcpy(cr, alt.data(), rb);
+      }
+      if (rounding != Rounding::GptqAct)
+        continue;
+      gptqRowOrdered(wr, K, Ua.data(), perm, spec, sr, alt.data());
+      ea = rowError(wr, K, H, spec, alt.data(), sr, e);
+      if (ea < best)
         std::memcpy(cr, alt.data(), rb);
     }
   });

@@ -4,12 +4,14 @@
 
 1. `python3 -m mote_ref calib-stats` on the first tokens of
    tinystories-train-2M.txt: one F32 [K, K] "<param>.hessian" per linear
-   weight, symmetric, with the token count in its metadata.
-2. `motec compile --calibration STATS --rounding awq|gptq` at w2 (group 32
-   and whole row) and w4 g128. From the bundle's codes and scales, read back:
+   weight, symmetric, and one F32 [K] "<param>.absmean" (<= sqrt(H_kk)),
+   with the token count in its metadata.
+2. `motec compile --calibration STATS --rounding awq|gptq|gptq-act` at w2
+   (group 32 and whole row) and w4 g128. From the bundle's codes and scales, read back:
    - the output error sum e H e^T (e = W - What, H from the stats file) of
      every linear weight is <= the weight-only searched f's
-     (toolkit/mote_ref/quant.py) and GPTQ's <= AWQ's, and equals the report's
+     (toolkit/mote_ref/quant.py), GPTQ's <= AWQ's, act-order's <= GPTQ's, and
+     equals the report's
      rel_out_error; scales are f-grid scales of their group;
    - the embedding table / tied classifier (not calibrated) is byte-identical
      to the weight-only reference;
@@ -33,7 +35,8 @@ import e2e_common as E
 from mote_ref import loaders, quant, safetensors
 
 TOKENS = 2048
-CONFIGS = [("w2", 32, "awq"), ("w2", 32, "gptq"), ("w2", 0, "gptq"), ("w4", 128, "gptq")]
+CONFIGS = [("w2", 32, "awq"), ("w2", 32, "gptq"), ("w2", 32, "gptq-act"), ("w2", 0, "gptq"),
+           ("w4", 128, "gptq")]
 
 
 def stats_for(src, work):
@@ -153,9 +156,18 @@ def main():
     w = {k: np.asarray(v) for k, v in w.items()}
     stats = stats_for(src, work)
     H = safetensors.load(stats)
-    want = sorted(f"{k}.hessian" for k in w if quant.policy_bits(k, "w2", 0) and np.ndim(w[k]) == 2)
+    lin = [k for k in w if quant.policy_bits(k, "w2", 0) and np.ndim(w[k]) == 2]
+    want = sorted([f"{k}.hessian" for k in lin] + [f"{k}.absmean" for k in lin])
     if sorted(H) != want:
         E.fail(f"calib-stats: tensors {sorted(H)[:4]}... != {want[:4]}...")
+    # mean |x_k| (for --awq-scale): shape [K], >= 0, and <= sqrt(H_kk) (Jensen).
+    for k in lin:
+        a, h = H[k + ".absmean"], H[k + ".hessian"].astype(np.float64)
+        K = w[k].shape[1]
+        if a.shape != (K,) or a.dtype != np.float32 or (a < 0).any() or \
+                (a.astype(np.float64) > np.sqrt(np.diag(h)) * (1 + 1e-5) + 1e-12).any():
+            E.fail(f"calib-stats: {k}.absmean: shape {a.shape} dtype {a.dtype}, or mean|x| > rms")
+    H = {k: v for k, v in H.items() if k.endswith(".hessian")}
     for k, h in H.items():
         K = w[k[:-len(".hessian")]].shape[1]
         if h.shape != (K, K) or h.dtype != np.float32 or not np.array_equal(h, h.T):
@@ -198,6 +210,15 @@ def main():
     for k in awq:
         if gptq[k][0] > awq[k][0] * (1 + 1e-9):
             E.fail(f"{name} w2 g32: {k}: GPTQ output error {gptq[k][0]:.6g} > AWQ-style {awq[k][0]:.6g}")
+    # Act-order keeps the same scales and never does worse than GPTQ on H.
+    act = results[("w2", 32, "gptq-act")]
+    for k in gptq:
+        if act[k][0] > gptq[k][0] * (1 + 1e-9):
+            E.fail(f"{name} w2 g32: {k}: GPTQ act-order output error {act[k][0]:.6g} > "
+                   f"GPTQ {gptq[k][0]:.6g}")
+    report.append(f"{name} w2 g32: output error on H, awq {sum(v[0] for v in awq.values()):.4g}, "
+                  f"gptq {sum(v[0] for v in gptq.values()):.4g}, "
+                  f"gptq-act {sum(v[0] for v in act.values()):.4g}")
     check_errors(src, stats, H, work, report)
     print("\n".join(report))
     return 0

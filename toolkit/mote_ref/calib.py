@@ -8,9 +8,12 @@ Runs the float64 reference (mote_ref.model) over the first N tokens of TEXT
 and writes, for every linear weight <param> (canonical names layers.<i>.wq,
 wk, wv, wo, w1, w2, w3), the F32 tensor "<param>.hessian" of shape [K, K]:
 H = X^T X / n, X the (n, K) inputs of that linear over the n calibration
-tokens (accumulated in float64, stored as float32). wq/wk/wv (and w1/w3)
-read the same input, so their H are equal. __metadata__ records the format
-("mote-calib-1"), the token count, the window and the data file.
+tokens (accumulated in float64, stored as float32), and the F32 tensor
+"<param>.absmean" of shape [K]: mean |x_k| over the same tokens (AWQ's
+channel statistic for motec --awq-scale; stats files without it still work,
+motec then uses sqrt(H_kk)). wq/wk/wv (and w1/w3) read the same input, so
+their H are equal. __metadata__ records the format ("mote-calib-1"), the
+token count, the window and the data file.
 
 Tokens: the text's first bytes (cut at a line end, enough for N tokens) are
 tokenized as one string, BOS first, as mote-bench --perplexity does; the
@@ -36,6 +39,10 @@ LINEAR = ("wq", "wk", "wv", "wo", "w1", "w2", "w3")
 
 def hessian_name(param):
     return param + ".hessian"
+
+
+def absmean_name(param):
+    return param + ".absmean"
 
 
 def find_tokenizer(model):
@@ -85,11 +92,11 @@ def windows(ids, n_tokens, window):
 
 
 def collect(cfg, weights, wins):
-    """{param: H (K, K) float64} and the token count."""
+    """({param: H (K, K) float64}, {param: mean |x| (K,) float64}, token count)."""
     import torch
     from .model import Reference
 
-    sums = {}
+    sums, abs_sums = {}, {}
 
     class Recorder(Reference):
         def _lin(self, x, name, bias=None):
@@ -97,6 +104,8 @@ def collect(cfg, weights, wins):
             if name.startswith("layers.") and base in LINEAR:
                 xx = x.T @ x
                 sums[name] = xx if name not in sums else sums[name] + xx
+                ax = x.abs().sum(0)
+                abs_sums[name] = ax if name not in abs_sums else abs_sums[name] + ax
             return super()._lin(x, name, bias)
 
     ref = Recorder(cfg, weights)
@@ -106,7 +115,8 @@ def collect(cfg, weights, wins):
             ref.reset()
             ref.forward(w)
             n += len(w)
-    return {k: (v / n).numpy() for k, v in sums.items()}, n
+    return ({k: (v / n).numpy() for k, v in sums.items()},
+            {k: (v / n).numpy() for k, v in abs_sums.items()}, n)
 
 
 def compute(model, data, n_tokens, window=0, tokenizer=None, bundle=None, mote_run=None):
@@ -125,15 +135,16 @@ def compute(model, data, n_tokens, window=0, tokenizer=None, bundle=None, mote_r
         bpt *= 2
     if len(ids) < n_tokens:
         raise SystemExit(f"calib-stats: {data}: only {len(ids)} tokens, asked for {n_tokens}")
-    H, n = collect(cfg, w, windows(ids, n_tokens, window))
+    H, A, n = collect(cfg, w, windows(ids, n_tokens, window))
     meta = {"format": FORMAT, "tokens": n, "window": window, "data": os.path.abspath(data),
             "model": os.path.abspath(model)}
-    return H, meta
+    return H, A, meta
 
 
-def save(path, H, meta):
-    safetensors.save(path, {hessian_name(k): v.astype(np.float32) for k, v in sorted(H.items())},
-                     meta)
+def save(path, H, A, meta):
+    t = {hessian_name(k): v.astype(np.float32) for k, v in H.items()}
+    t.update({absmean_name(k): v.astype(np.float32) for k, v in A.items()})
+    safetensors.save(path, dict(sorted(t.items())), meta)
 
 
 def main(argv):
@@ -151,7 +162,7 @@ def main(argv):
     a = ap.parse_args(argv)
     if a.tokens < 2:
         ap.error("--tokens must be >= 2")
-    H, meta = compute(a.model, a.data, a.tokens, a.window, a.tokenizer, a.bundle, a.mote_run)
-    save(a.output, H, meta)
+    H, A, meta = compute(a.model, a.data, a.tokens, a.window, a.tokenizer, a.bundle, a.mote_run)
+    save(a.output, H, A, meta)
     print(f"calib-stats: {len(H)} tensors, {meta['tokens']} tokens -> {a.output}", file=sys.stderr)
     return 0

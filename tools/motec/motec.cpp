@@ -54,8 +54,12 @@ int main(int argc, char **argv) {
                       "quantized linear weights minimise their output error");
   compile->add_option("--rounding", req.rounding,
                       "Quantized linear weights: nearest, awq (activation-aware clipping) "
-                      "or gptq (error feedback); awq/gptq need --calibration")
+                      "gptq (error feedback) or gptq-act (GPTQ in act-order); "
+                      "awq/gptq/gptq-act need --calibration")
       ->capture_default_str();
+  compile->add_flag("--awq-scale", req.awqScale,
+                    "AWQ per-channel weight scaling searched on --calibration (W diag(s), "
+                    "1/s folded into the norms and the wv/w3 rows; changes f32 norm weights)");
   compile->add_option("--weights-policy", req.weightsPolicy,
                       "JSON file of per-tensor widths, e.g. {\"layers.0.wq\": \"w8\"}");
   compile->add_option("--context", req.context,
