@@ -13,7 +13,7 @@ cmake --build build-asan -j2 --target mote-asan-targets
 # The libFuzzer build: clang, runtime only.
 CC=/usr/lib/llvm-22/bin/clang cmake -G Ninja -S . -B build-fuzz \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOTE_BUILD_COMPILER=OFF -DMOTE_FUZZ=ON >/dev/null
-cmake --build build-fuzz -j2 --target fuzz_bundle
+cmake --build build-fuzz -j2 --target fuzz_bundle fuzz_adapter fuzz_tokenizer fuzz_session
 # The AArch64 cross build (NEON kernels): runtime, mote-run and the test
 # programs that ctest runs under qemu-aarch64.
 cmake -G Ninja -S . -B build-aarch64 -DCMAKE_BUILD_TYPE=Release -DMOTE_WERROR=ON \
