@@ -1,4 +1,5 @@
-/* Kernel table selection: scalar reference, AVX2+FMA (x86-64), chosen per CPU. */
+/* Kernel table selection: scalar reference, AVX2+FMA and AVX-VNNI (x86-64),
+ * NEON (AArch64), chosen per CPU. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,7 @@ const mote_kernels_t *mote_kernels_ref(void) { return &kRef; }
 
 #if defined(MOTE_HAVE_AVX2)
 #include <cpuid.h>
+#include <pthread.h>
 
 /* Designated fields: a field added to mote_kernels_t later is NULL here, and
  * the executor then runs its _ref kernel. */
@@ -53,7 +55,11 @@ static const mote_kernels_t kAvx2 = {
     .linear_q8_i8 = mote_linear_q8_i8_avx2,
     .linear_f16 = mote_linear_f16_avx2,
     .lora_b_f32 = mote_lora_b_f32_avx2,
-    .q_f32_min_rows = 4, /* AVX2 prefill: f32 tiles beat the int8 kernels at T >= 4 */
+    /* AVX2 prefill: f32 tiles beat the int8 kernels at T >= 4, but for
+     * 2-bit weights (1B shape, 128-token prompt, 2 threads: 77 vs 64
+     * tok/s; docs/quant-kernels.md). */
+    .q_f32_min_rows = 4,
+    .q_i8_rows_bits = 1u << 2,
     .attention_q8_f32 = mote_attention_q8_f32_avx2,
 };
 
@@ -78,6 +84,80 @@ const mote_kernels_t *mote_kernels_avx2(void) {
 }
 #else
 const mote_kernels_t *mote_kernels_avx2(void) { return NULL; }
+#endif
+
+#if defined(MOTE_HAVE_AVX2) && defined(MOTE_HAVE_AVXVNNI)
+/* AVX-VNNI: CPUID leaf 7 subleaf 1, EAX bit 4 (the VEX-encoded vpdpbusd;
+ * the YMM state is already checked by cpu_has_avx2). */
+static int cpu_has_avxvnni(void) {
+  unsigned a, b, c, d;
+  if (!cpu_has_avx2()) return 0;
+  __cpuid_count(7, 1, a, b, c, d);
+  (void)b, (void)c, (void)d;
+  return (a & (1u << 4)) != 0;
+}
+
+/* The AVX2 table with the int8-activation dot kernels on vpdpbusd (the
+ * quantizer is AVX2's). Prefill keeps the AVX2 rule (q_f32_min_rows). */
+static mote_kernels_t kAvxVnni;
+static pthread_once_t kAvxVnniOnce = PTHREAD_ONCE_INIT;
+
+static void init_avxvnni(void) {
+  kAvxVnni = kAvx2;
+  kAvxVnni.isa = "avxvnni";
+  kAvxVnni.linear_q2_i8 = mote_linear_q2_i8_avxvnni;
+  kAvxVnni.linear_q4_i8 = mote_linear_q4_i8_avxvnni;
+  kAvxVnni.linear_q8_i8 = mote_linear_q8_i8_avxvnni;
+  kAvxVnni.q_i8_rows_bits = (1u << 2) | (1u << 4); /* prefill 84 / 72 vs 64 tok/s */
+}
+
+const mote_kernels_t *mote_kernels_avxvnni(void) {
+  if (!cpu_has_avxvnni()) return NULL;
+  pthread_once(&kAvxVnniOnce, init_avxvnni);
+  return &kAvxVnni;
+}
+#else
+const mote_kernels_t *mote_kernels_avxvnni(void) { return NULL; }
+#endif
+
+#if defined(MOTE_HAVE_AVX2) && defined(MOTE_HAVE_AVX512VNNI)
+/* AVX-512 F (leaf 7 EBX bit 16), BW (30), VL (31), VNNI (ECX bit 11), and
+ * the OS saving the opmask and ZMM state (XCR0 bits 5-7). */
+static int cpu_has_avx512vnni(void) {
+  unsigned a, b, c, d;
+  if (!cpu_has_avx2()) return 0;
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  (void)hi;
+  if ((lo & 0xe0) != 0xe0) return 0;
+  __cpuid_count(7, 0, a, b, c, d);
+  (void)a, (void)d;
+  const unsigned need_b = (1u << 16) | (1u << 30) | (1u << 31);
+  return (b & need_b) == need_b && (c & (1u << 11)) != 0;
+}
+
+/* The AVX2 table with the 512-bit int8-activation kernels: their quantizer
+ * writes the 64-byte layout, so the four entries go together. */
+static mote_kernels_t kAvx512Vnni;
+static pthread_once_t kAvx512VnniOnce = PTHREAD_ONCE_INIT;
+
+static void init_avx512vnni(void) {
+  kAvx512Vnni = kAvx2;
+  kAvx512Vnni.isa = "avx512vnni";
+  kAvx512Vnni.linear_qact_i8 = mote_linear_qact_i8_avx512;
+  kAvx512Vnni.linear_q2_i8 = mote_linear_q2_i8_avx512;
+  kAvx512Vnni.linear_q4_i8 = mote_linear_q4_i8_avx512;
+  kAvx512Vnni.linear_q8_i8 = mote_linear_q8_i8_avx512;
+  kAvx512Vnni.q_i8_rows_bits = (1u << 2) | (1u << 4); /* prefill 120 / 77 vs 64 tok/s */
+}
+
+const mote_kernels_t *mote_kernels_avx512vnni(void) {
+  if (!cpu_has_avx512vnni()) return NULL;
+  pthread_once(&kAvx512VnniOnce, init_avx512vnni);
+  return &kAvx512Vnni;
+}
+#else
+const mote_kernels_t *mote_kernels_avx512vnni(void) { return NULL; }
 #endif
 
 /* ---------------------------------------------------------------- aarch64 */
@@ -141,10 +221,16 @@ const mote_kernels_t *mote_kernels_neon(void) { return NULL; }
 /* ------------------------------------------------------------------- best */
 
 const mote_kernels_t *mote_kernels_best(void) {
+  /* Most specific first. */
+  const mote_kernels_t *all[] = {mote_kernels_avx512vnni(), mote_kernels_avxvnni(),
+                                 mote_kernels_avx2(), mote_kernels_neon(),
+                                 mote_kernels_ref()};
+  const size_t n = sizeof all / sizeof all[0];
   const char *isa = getenv("MOTE_ISA");
-  if (isa && strcmp(isa, "ref") == 0) return mote_kernels_ref();
-  /* Most specific first: AVX2 (x86-64), then NEON (aarch64). */
-  const mote_kernels_t *k = mote_kernels_avx2();
-  if (!k) k = mote_kernels_neon();
-  return k ? k : mote_kernels_ref();
+  if (isa)
+    for (size_t i = 0; i < n; ++i)
+      if (all[i] && strcmp(all[i]->isa, isa) == 0) return all[i];
+  for (size_t i = 0; i < n; ++i)
+    if (all[i]) return all[i];
+  return mote_kernels_ref();
 }

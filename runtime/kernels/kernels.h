@@ -77,17 +77,20 @@ typedef void (*mote_add_f32_fn)(const float *a, const float *b, float *out,
  * in byte k*bits/8 at bit (k % (8/bits))*bits, LSB first, and dequantizes as
  * s*(c - 1.5) (2-bit), s*(c - 7.5) (4-bit), s*(int8)c (8-bit) with
  * s = scales[n*ceil(K/group) + k/group] (group > 0; the last group of a row
- * may be partial). The bit width is in the kernel's name. */
+ * may be partial). The bit width is in the kernel's name. scales: the
+ * bundle's own bytes, f32, or IEEE half when scales_f16 (widened in
+ * registers; nothing keeps an f32 copy). */
 typedef void (*mote_linear_q_f32_fn)(const float *x, size_t T, size_t K,
-                                     const uint8_t *codes, const float *scales,
-                                     size_t group, size_t row_bytes,
-                                     const float *bias, float *y, size_t N,
-                                     size_t n_begin, size_t n_end);
+                                     const uint8_t *codes, const void *scales,
+                                     int scales_f16, size_t group,
+                                     size_t row_bytes, const float *bias,
+                                     float *y, size_t N, size_t n_begin,
+                                     size_t n_end);
 
-/* Dequantizes row `row` of a packed (N, K) weight (layout as above, bits 2, 4
- * or 8) into out[0..K): the EMBEDDING of a quantized table. */
-void mote_dequant_row_q(unsigned bits, const uint8_t *codes,
-                        const float *scales, size_t K, size_t group,
+/* Dequantizes row `row` of a packed (N, K) weight (layout and scales as
+ * above, bits 2, 4 or 8) into out[0..K): the EMBEDDING of a quantized table. */
+void mote_dequant_row_q(unsigned bits, const uint8_t *codes, const void *scales,
+                        int scales_f16, size_t K, size_t group,
                         size_t row_bytes, size_t row, float *out);
 
 /* int8 activations (issue 4, docs/quant-kernels.md "int8 activations"): T rows
@@ -202,6 +205,9 @@ typedef struct mote_kernels {
   /* From this many rows up a quantized linear with int8 activations runs
    * the f32-activation kernels instead (measured per ISA; 0 = never). */
   uint32_t q_f32_min_rows;
+  /* Widths exempt from q_f32_min_rows (bit b set: b-bit weights keep the
+   * int8 kernels at every row count; measured per ISA). */
+  uint32_t q_i8_rows_bits;
   /* LoRA up-projection (issue 6); NULL: the _ref one. */
   mote_lora_b_f32_fn lora_b_f32;
   /* 8-bit KV cache attention; NULL: the _ref one. */
@@ -212,10 +218,19 @@ typedef struct mote_kernels {
 const mote_kernels_t *mote_kernels_ref(void);
 /* The AVX2+FMA table, or NULL when not compiled in or the CPU lacks it. */
 const mote_kernels_t *mote_kernels_avx2(void);
+/* The AVX2 table with AVX-VNNI (vpdpbusd) int8-activation kernels, or NULL
+ * when not compiled in or the CPU lacks AVX-VNNI. */
+const mote_kernels_t *mote_kernels_avxvnni(void);
+/* The AVX2 table with AVX-512 VNNI int8-activation kernels (and their
+ * activation quantizer), or NULL when not compiled in or the CPU (or OS)
+ * lacks AVX-512 F/BW/VL/VNNI. */
+const mote_kernels_t *mote_kernels_avx512vnni(void);
 /* The AArch64 NEON table (NEON is mandatory there), or NULL elsewhere. */
 const mote_kernels_t *mote_kernels_neon(void);
-/* Best table for this CPU. MOTE_ISA=ref in the environment forces the
- * reference (tests, debugging). */
+/* Best table for this CPU: AVX-512 VNNI, AVX-VNNI, AVX2, NEON, reference, the
+ * first there is. MOTE_ISA=<isa> in the environment picks the table of that
+ * name instead when this CPU has it ("ref", "avx2", "avxvnni", "avx512vnni",
+ * "neon"): tests, debugging, one ISA against another. */
 const mote_kernels_t *mote_kernels_best(void);
 
 #ifdef __cplusplus

@@ -71,20 +71,20 @@ MOTE_DECLARE_KVQ8KERNELS(neon)
  * mote_linear_q_f32_fn. */
 #define MOTE_DECLARE_QKERNELS(isa)                                             \
   void mote_linear_q2_f32_##isa(const float *x, size_t T, size_t K,            \
-                                const uint8_t *codes, const float *scales,     \
-                                size_t group, size_t row_bytes,                \
-                                const float *bias, float *y, size_t N,         \
-                                size_t n_begin, size_t n_end);                 \
+                                const uint8_t *codes, const void *scales,      \
+                                int scales_f16, size_t group,                  \
+                                size_t row_bytes, const float *bias, float *y, \
+                                size_t N, size_t n_begin, size_t n_end);       \
   void mote_linear_q4_f32_##isa(const float *x, size_t T, size_t K,            \
-                                const uint8_t *codes, const float *scales,     \
-                                size_t group, size_t row_bytes,                \
-                                const float *bias, float *y, size_t N,         \
-                                size_t n_begin, size_t n_end);                 \
+                                const uint8_t *codes, const void *scales,      \
+                                int scales_f16, size_t group,                  \
+                                size_t row_bytes, const float *bias, float *y, \
+                                size_t N, size_t n_begin, size_t n_end);       \
   void mote_linear_q8_f32_##isa(const float *x, size_t T, size_t K,            \
-                                const uint8_t *codes, const float *scales,     \
-                                size_t group, size_t row_bytes,                \
-                                const float *bias, float *y, size_t N,         \
-                                size_t n_begin, size_t n_end);
+                                const uint8_t *codes, const void *scales,      \
+                                int scales_f16, size_t group,                  \
+                                size_t row_bytes, const float *bias, float *y, \
+                                size_t N, size_t n_begin, size_t n_end);
 
 MOTE_DECLARE_QKERNELS(ref)
 #if defined(MOTE_HAVE_AVX2)
@@ -118,6 +118,27 @@ MOTE_DECLARE_QKERNELS(neon)
 MOTE_DECLARE_QI8KERNELS(ref)
 #if defined(MOTE_HAVE_AVX2)
 MOTE_DECLARE_QI8KERNELS(avx2)
+#endif
+#if defined(MOTE_HAVE_AVXVNNI)
+/* AVX-VNNI (vpdpbusd) versions; only called when the CPU has AVX-VNNI
+ * (dispatch.c). No quantizer of their own: the AVX2 one. */
+void mote_linear_q2_i8_avxvnni(const mote_act_i8_t *a, size_t T, size_t K,
+                               const uint8_t *codes, const void *scales, int scales_f16,
+                               size_t group, size_t row_bytes, const float *bias,
+                               float *y, size_t N, size_t n_begin, size_t n_end);
+void mote_linear_q4_i8_avxvnni(const mote_act_i8_t *a, size_t T, size_t K,
+                               const uint8_t *codes, const void *scales, int scales_f16,
+                               size_t group, size_t row_bytes, const float *bias,
+                               float *y, size_t N, size_t n_begin, size_t n_end);
+void mote_linear_q8_i8_avxvnni(const mote_act_i8_t *a, size_t T, size_t K,
+                               const uint8_t *codes, const void *scales, int scales_f16,
+                               size_t group, size_t row_bytes, const float *bias,
+                               float *y, size_t N, size_t n_begin, size_t n_end);
+#endif
+#if defined(MOTE_HAVE_AVX512VNNI)
+/* AVX-512 VNNI versions, with their own activation layout (64-byte planes,
+ * linear_q_i8_avx512.c); only called when the CPU has AVX-512 F/BW/VL/VNNI. */
+MOTE_DECLARE_QI8KERNELS(avx512)
 #endif
 #if defined(MOTE_HAVE_NEON)
 /* AArch64 dot-product (sdot) versions; only called when the CPU has

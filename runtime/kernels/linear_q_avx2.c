@@ -2,7 +2,9 @@
  * per-lane shift and mask, convert, dequantize in f32 with one FMA
  * (s*c - s*offset), and FMA into tiles of tokens x rows like linear_avx2.c.
  * A strip of W rows is dequantized once per 8 weights and reused by every
- * token of the tile (prefill); decode streams 4 rows at once. */
+ * token of the tile (prefill); decode streams 4 rows at once. Group scales
+ * are the bundle's own bytes, f32 or IEEE half (F16C converts them in
+ * registers); every path is compiled for both (the F16 template argument). */
 #include <string.h>
 
 #include "kernels_internal.h"
@@ -12,6 +14,36 @@
 #error "compile *_avx2.c with -mavx2 -mfma -mf16c"
 #endif
 #include "avx2_util.h"
+
+/* Group scales: s points at a scale array of f32 (F16 == 0) or IEEE halves
+ * (F16 == 1); F16 is a compile-time constant wherever these inline. */
+MOTE_INLINE const void *qs_ptr(const void *s, const int F16, size_t i) {
+  return (const uint8_t *)s + i * (F16 ? 2 : 4);
+}
+MOTE_INLINE float qs_at(const void *s, const int F16, size_t i) {
+  return F16 ? _cvtsh_ss(((const uint16_t *)s)[i]) : ((const float *)s)[i];
+}
+MOTE_INLINE __m256 qs_bcast(const void *s, const int F16, size_t i) {
+  return F16 ? _mm256_cvtph_ps(_mm_set1_epi16((short)((const uint16_t *)s)[i]))
+             : _mm256_set1_ps(((const float *)s)[i]);
+}
+/* Scales i..i+7. */
+MOTE_INLINE __m256 qs_load8(const void *s, const int F16, size_t i) {
+  return F16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)s + i)))
+             : _mm256_loadu_ps((const float *)s + i);
+}
+/* Scales i..i+n-1 (n = 2 or 4) in the low lanes. */
+MOTE_INLINE __m128 qs_load_n(const void *s, const int F16, size_t i, size_t n) {
+  if (F16) {
+    const uint16_t *h = (const uint16_t *)s + i;
+    if (n == 4) return _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)h));
+    uint32_t v;
+    memcpy(&v, h, 4);
+    return _mm_cvtph_ps(_mm_cvtsi32_si128((int)v));
+  }
+  const float *f = (const float *)s + i;
+  return n == 4 ? _mm_loadu_ps(f) : _mm_castpd_ps(_mm_load_sd((const double *)f));
+}
 
 /* Codes of weights k..k+7 of a packed row (k a multiple of 8) as f32 c. */
 MOTE_INLINE __m256 codes8(const int bits, const uint8_t *row, size_t k) {
@@ -34,8 +66,8 @@ MOTE_INLINE __m256 codes8(const int bits, const uint8_t *row, size_t k) {
 }
 
 /* One tile: TT tokens x NN rows over the whole of K, group by group. */
-MOTE_INLINE void qtile(const int bits, const float *x, size_t K,
-                       const uint8_t *codes, const float *scales, size_t group,
+MOTE_INLINE void qtile(const int bits, const int F16, const float *x, size_t K,
+                       const uint8_t *codes, const void *scales, size_t group,
                        size_t row_bytes, const float *bias, float *y, size_t N,
                        const int TT, const int NN) {
   const float off = bits == 2 ? 1.5f : bits == 4 ? 7.5f : 0.0f;
@@ -47,7 +79,7 @@ MOTE_INLINE void qtile(const int bits, const float *x, size_t K,
     size_t k0 = g * group, k1 = k0 + group < K ? k0 + group : K;
     __m256 s[4], so[4];
     for (int n = 0; n < NN; ++n) {
-      float sc = scales[(size_t)n * ng + g];
+      float sc = qs_at(scales, F16, (size_t)n * ng + g);
       s[n] = _mm256_set1_ps(sc);
       so[n] = _mm256_set1_ps(sc * off);
     }
@@ -86,8 +118,8 @@ MOTE_INLINE void qtile(const int bits, const float *x, size_t K,
  * per group; the grid offset is folded as off * sum_g s_g * (sum_g x), with
  * sum_g x accumulated once for all NN rows. One convert and one FMA per 8
  * weights and row after the unpack, no per-weight dequantization. */
-MOTE_INLINE void qtile1(const int bits, const float *x, size_t K,
-                        const uint8_t *codes, const float *scales, size_t group,
+MOTE_INLINE void qtile1(const int bits, const int F16, const float *x, size_t K,
+                        const uint8_t *codes, const void *scales, size_t group,
                         size_t row_bytes, const float *bias, float *y,
                         const int NN) {
   const float off = bits == 2 ? 1.5f : bits == 4 ? 7.5f : 0.0f;
@@ -106,7 +138,7 @@ MOTE_INLINE void qtile1(const int bits, const float *x, size_t K,
         acc[n] = _mm256_fmadd_ps(codes8(bits, codes + (size_t)n * row_bytes, k), xv, acc[n]);
     }
     for (int n = 0; n < NN; ++n) {
-      __m256 sv = _mm256_set1_ps(scales[(size_t)n * ng + g]);
+      __m256 sv = qs_bcast(scales, F16, (size_t)n * ng + g);
       tot[n] = _mm256_fmadd_ps(acc[n], sv, tot[n]);
       if (bits != 8) ov[n] = _mm256_fmadd_ps(xs, sv, ov[n]);
     }
@@ -122,19 +154,23 @@ MOTE_INLINE void qtile1(const int bits, const float *x, size_t K,
 }
 
 typedef void (*qtile_fn)(const float *x, size_t K, const uint8_t *codes,
-                         const float *scales, size_t group, size_t row_bytes,
+                         const void *scales, int f16, size_t group, size_t row_bytes,
                          const float *bias, float *y, size_t N);
 
 #define QTILE(B, TT, NN)                                                       \
   static void qtile_##B##_##TT##x##NN(const float *x, size_t K,                \
                                       const uint8_t *codes,                    \
-                                      const float *scales, size_t group,       \
-                                      size_t row_bytes, const float *bias,     \
-                                      float *y, size_t N) {                    \
-    if (TT == 1)                                                               \
-      qtile1(B, x, K, codes, scales, group, row_bytes, bias, y, NN);           \
+                                      const void *scales, int f16,             \
+                                      size_t group, size_t row_bytes,          \
+                                      const float *bias, float *y, size_t N) { \
+    if (TT == 1 && f16)                                                        \
+      qtile1(B, 1, x, K, codes, scales, group, row_bytes, bias, y, NN);        \
+    else if (TT == 1)                                                          \
+      qtile1(B, 0, x, K, codes, scales, group, row_bytes, bias, y, NN);        \
+    else if (f16)                                                              \
+      qtile(B, 1, x, K, codes, scales, group, row_bytes, bias, y, N, TT, NN);  \
     else                                                                       \
-      qtile(B, x, K, codes, scales, group, row_bytes, bias, y, N, TT, NN);     \
+      qtile(B, 0, x, K, codes, scales, group, row_bytes, bias, y, N, TT, NN);  \
   }
 #define QTILES(B)                                                              \
   QTILE(B, 1, 1) QTILE(B, 1, 2) QTILE(B, 1, 3) QTILE(B, 1, 4)                 \
@@ -156,7 +192,7 @@ QTILES(8)
 static const size_t kQRows[5] = {0, 4, 2, 2, 2};
 
 static void linear_q_avx2(const qtile_fn (*tiles)[5], const float *x, size_t T,
-                          size_t K, const uint8_t *codes, const float *scales,
+                          size_t K, const uint8_t *codes, const void *scales, int f16,
                           size_t group, size_t row_bytes, const float *bias,
                           float *y, size_t N, size_t n_begin, size_t n_end) {
   size_t ng = (K + group - 1) / group;
@@ -178,8 +214,8 @@ static void linear_q_avx2(const qtile_fn (*tiles)[5], const float *x, size_t T,
             const char *c0 = (const char *)(codes + (n + 8) * row_bytes);
             for (size_t b = 0; b < 4 * row_bytes; b += 64) _mm_prefetch(c0 + b, _MM_HINT_T0);
           }
-          tiles[tt][nn](x + t * K, K, codes + n * row_bytes, scales + n * ng, group,
-                        row_bytes, bias ? bias + n : NULL, y + t * N + n, N);
+          tiles[tt][nn](x + t * K, K, codes + n * row_bytes, qs_ptr(scales, f16, n * ng),
+                        f16, group, row_bytes, bias ? bias + n : NULL, y + t * N + n, N);
         }
       }
     }
@@ -206,9 +242,9 @@ MOTE_INLINE int qdecode_ok(const int B, size_t K, size_t group) {
 }
 
 /* NN rows of one call; xp, xs prepared by the caller. */
-MOTE_INLINE void qdecode_rows(const int B, const float *xp, const float *xs,
-                              size_t K, const uint8_t *codes,
-                              const float *scales, size_t group,
+MOTE_INLINE void qdecode_rows(const int B, const int F16, const float *xp,
+                              const float *xs, size_t K, const uint8_t *codes,
+                              const void *scales, size_t group,
                               size_t row_bytes, const float *bias, float *y,
                               const int NN) {
   const int wpl = 32 / B;
@@ -249,13 +285,12 @@ MOTE_INLINE void qdecode_rows(const int B, const float *xp, const float *xs,
             acc[n]);
     }
     for (int n = 0; n < NN; ++n) {
-      const float *sr = scales + (size_t)n * ng;
+      const void *sr = qs_ptr(scales, F16, (size_t)n * ng);
       __m256 sv;
       if (gpc == 1) {
-        sv = _mm256_set1_ps(sr[ch * cw / group]);
+        sv = qs_bcast(sr, F16, ch * cw / group);
       } else { /* gpc in {2, 4}: the chunk's scales, spread over its lanes */
-        __m128 s4 = gpc == 4 ? _mm_loadu_ps(sr + ch * gpc)
-                             : _mm_castpd_ps(_mm_load_sd((const double *)(sr + ch * gpc)));
+        __m128 s4 = qs_load_n(sr, F16, ch * gpc, gpc);
         sv = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(s4), sidx);
       }
       tot[n] = _mm256_fmadd_ps(acc[n], sv, tot[n]);
@@ -264,13 +299,13 @@ MOTE_INLINE void qdecode_rows(const int B, const float *xp, const float *xs,
   /* offset: off * sum_g s_g * xs_g */
   float o[4];
   for (int n = 0; n < NN; ++n) {
-    const float *sr = scales + (size_t)n * ng;
+    const void *sr = qs_ptr(scales, F16, (size_t)n * ng);
     __m256 a = _mm256_setzero_ps();
     size_t g = 0;
     for (; g + 8 <= ng; g += 8)
-      a = _mm256_fmadd_ps(_mm256_loadu_ps(sr + g), _mm256_loadu_ps(xs + g), a);
+      a = _mm256_fmadd_ps(qs_load8(sr, F16, g), _mm256_loadu_ps(xs + g), a);
     float r = mote_hsum(a);
-    for (; g < ng; ++g) r += sr[g] * xs[g];
+    for (; g < ng; ++g) r = fmaf(qs_at(sr, F16, g), xs[g], r); /* one rounding either way */
     o[n] = off * r;
   }
   const __m256 z = _mm256_setzero_ps();
@@ -280,8 +315,8 @@ MOTE_INLINE void qdecode_rows(const int B, const float *xp, const float *xs,
   for (int n = 0; n < NN; ++n) y[n] = (out[n] - o[n]) + (bias ? bias[n] : 0.0f);
 }
 
-MOTE_INLINE void qdecode(const int B, const float *x, size_t K,
-                         const uint8_t *codes, const float *scales,
+MOTE_INLINE void qdecode(const int B, const int F16, const float *x, size_t K,
+                         const uint8_t *codes, const void *scales,
                          size_t group, size_t row_bytes, const float *bias,
                          float *y, size_t n_begin, size_t n_end) {
   float xp[QD_MAX_K] __attribute__((aligned(32)));
@@ -315,26 +350,32 @@ MOTE_INLINE void qdecode(const int B, const float *x, size_t K,
     if (n + pf + 4 <= n_end) {
       const char *c0 = (const char *)(codes + (n + pf) * row_bytes);
       for (size_t b = 0; b < 4 * row_bytes; b += 64) _mm_prefetch(c0 + b, _MM_HINT_T0);
-      const char *s0 = (const char *)(scales + (n + pf) * ngr);
-      for (size_t b = 0; b < 4 * ngr * sizeof(float); b += 64) _mm_prefetch(s0 + b, _MM_HINT_T0);
+      const char *s0 = (const char *)qs_ptr(scales, F16, (n + pf) * ngr);
+      for (size_t b = 0; b < 4 * ngr * (F16 ? 2 : 4); b += 64) _mm_prefetch(s0 + b, _MM_HINT_T0);
     }
-    qdecode_rows(B, xp, xs, K, codes + n * row_bytes, scales + n * ngr, group, row_bytes,
-                 bias ? bias + n : NULL, y + n, 4);
+    qdecode_rows(B, F16, xp, xs, K, codes + n * row_bytes, qs_ptr(scales, F16, n * ngr),
+                 group, row_bytes, bias ? bias + n : NULL, y + n, 4);
   }
   for (; n < n_end; ++n)
-    qdecode_rows(B, xp, xs, K, codes + n * row_bytes, scales + n * ngr, group, row_bytes,
-                 bias ? bias + n : NULL, y + n, 1);
+    qdecode_rows(B, F16, xp, xs, K, codes + n * row_bytes, qs_ptr(scales, F16, n * ngr),
+                 group, row_bytes, bias ? bias + n : NULL, y + n, 1);
 }
 
-static void qdecode2(const float *x, size_t K, const uint8_t *codes, const float *scales,
-                     size_t group, size_t row_bytes, const float *bias, float *y,
+static void qdecode2(const float *x, size_t K, const uint8_t *codes, const void *scales,
+                     int f16, size_t group, size_t row_bytes, const float *bias, float *y,
                      size_t n_begin, size_t n_end) {
-  qdecode(2, x, K, codes, scales, group, row_bytes, bias, y, n_begin, n_end);
+  if (f16)
+    qdecode(2, 1, x, K, codes, scales, group, row_bytes, bias, y, n_begin, n_end);
+  else
+    qdecode(2, 0, x, K, codes, scales, group, row_bytes, bias, y, n_begin, n_end);
 }
-static void qdecode4(const float *x, size_t K, const uint8_t *codes, const float *scales,
-                     size_t group, size_t row_bytes, const float *bias, float *y,
+static void qdecode4(const float *x, size_t K, const uint8_t *codes, const void *scales,
+                     int f16, size_t group, size_t row_bytes, const float *bias, float *y,
                      size_t n_begin, size_t n_end) {
-  qdecode(4, x, K, codes, scales, group, row_bytes, bias, y, n_begin, n_end);
+  if (f16)
+    qdecode(4, 1, x, K, codes, scales, group, row_bytes, bias, y, n_begin, n_end);
+  else
+    qdecode(4, 0, x, K, codes, scales, group, row_bytes, bias, y, n_begin, n_end);
 }
 
 /* ---- prefill (T >= 4): dequantize a strip of rows, run linear_f32 ------
@@ -343,13 +384,14 @@ static void qdecode4(const float *x, size_t K, const uint8_t *codes, const float
  * tiles of linear_avx2.c, so the unpacking is amortized over all T tokens. */
 #define QP_BUF_FLOATS 16384
 
-MOTE_INLINE void dequant_row_avx2(const int B, const uint8_t *row, const float *sr,
-                                  size_t K, size_t group, float *out) {
+MOTE_INLINE void dequant_row_avx2(const int B, const uint8_t *row, const void *sr,
+                                  int f16, size_t K, size_t group, float *out) {
   const float off = B == 2 ? 1.5f : B == 4 ? 7.5f : 0.0f;
   size_t ng = (K + group - 1) / group;
   for (size_t g = 0; g < ng; ++g) {
     size_t k0 = g * group, k1 = k0 + group < K ? k0 + group : K;
-    __m256 sv = _mm256_set1_ps(sr[g]), so = _mm256_set1_ps(sr[g] * off);
+    const float s = f16 ? qs_at(sr, 1, g) : qs_at(sr, 0, g);
+    __m256 sv = _mm256_set1_ps(s), so = _mm256_set1_ps(s * off);
     for (size_t k = k0; k < k1; k += 8) {
       __m256 w = _mm256_fmsub_ps(codes8(B, row, k), sv, so);
       if (k + 8 <= K)
@@ -361,7 +403,7 @@ MOTE_INLINE void dequant_row_avx2(const int B, const uint8_t *row, const float *
 }
 
 MOTE_INLINE void qprefill(const int B, const float *x, size_t T, size_t K,
-                          const uint8_t *codes, const float *scales, size_t group,
+                          const uint8_t *codes, const void *scales, int f16, size_t group,
                           size_t row_bytes, const float *bias, float *y, size_t N,
                           size_t n_begin, size_t n_end) {
   float wbuf[QP_BUF_FLOATS] __attribute__((aligned(32)));
@@ -370,7 +412,7 @@ MOTE_INLINE void qprefill(const int B, const float *x, size_t T, size_t K,
   for (size_t n0 = n_begin; n0 < n_end; n0 += nr) {
     size_t n1 = n_end - n0 < nr ? n_end : n0 + nr;
     for (size_t n = n0; n < n1; ++n)
-      dequant_row_avx2(B, codes + n * row_bytes, scales + n * ng, K, group,
+      dequant_row_avx2(B, codes + n * row_bytes, qs_ptr(scales, f16, n * ng), f16, K, group,
                        wbuf + (n - n0) * K);
     mote_linear_f32_avx2(x, T, K, wbuf, bias ? bias + n0 : NULL, y + n0, N, 0, n1 - n0);
   }
@@ -380,33 +422,33 @@ MOTE_INLINE void qprefill(const int B, const float *x, size_t T, size_t K,
  * group size (not produced by motec) takes the scalar reference. */
 #define QAVX2(B)                                                               \
   void mote_linear_q##B##_f32_avx2(const float *x, size_t T, size_t K,         \
-                                   const uint8_t *codes, const float *scales,  \
-                                   size_t group, size_t row_bytes,             \
+                                   const uint8_t *codes, const void *scales,   \
+                                   int f16, size_t group, size_t row_bytes,    \
                                    const float *bias, float *y, size_t N,      \
                                    size_t n_begin, size_t n_end) {             \
     if (n_begin >= n_end || T == 0 || K == 0) {                                \
       if (K == 0)                                                              \
-        mote_linear_q##B##_f32_ref(x, T, K, codes, scales, group, row_bytes,   \
-                                   bias, y, N, n_begin, n_end);                \
+        mote_linear_q##B##_f32_ref(x, T, K, codes, scales, f16, group,         \
+                                   row_bytes, bias, y, N, n_begin, n_end);     \
       return;                                                                  \
     }                                                                          \
     if (group % 8 != 0 && group < K) {                                         \
-      mote_linear_q##B##_f32_ref(x, T, K, codes, scales, group, row_bytes,     \
-                                 bias, y, N, n_begin, n_end);                  \
+      mote_linear_q##B##_f32_ref(x, T, K, codes, scales, f16, group,           \
+                                 row_bytes, bias, y, N, n_begin, n_end);       \
       return;                                                                  \
     }                                                                          \
     if (T == 1 && (B == 2 || B == 4) && qdecode_ok(B == 2 ? 2 : 4, K, group)) { \
-      (B == 2 ? qdecode2 : qdecode4)(x, K, codes, scales, group, row_bytes,    \
-                                     bias, y, n_begin, n_end);                 \
+      (B == 2 ? qdecode2 : qdecode4)(x, K, codes, scales, f16, group,          \
+                                     row_bytes, bias, y, n_begin, n_end);      \
       return;                                                                  \
     }                                                                          \
     if (T >= 4 && K <= QP_BUF_FLOATS) {                                        \
-      qprefill(B, x, T, K, codes, scales, group, row_bytes, bias, y, N,        \
+      qprefill(B, x, T, K, codes, scales, f16, group, row_bytes, bias, y, N,   \
                n_begin, n_end);                                                \
       return;                                                                  \
     }                                                                          \
-    linear_q_avx2(kQTiles##B, x, T, K, codes, scales, group, row_bytes, bias,  \
-                  y, N, n_begin, n_end);                                       \
+    linear_q_avx2(kQTiles##B, x, T, K, codes, scales, f16, group, row_bytes,   \
+                  bias, y, N, n_begin, n_end);                                 \
   }
 QAVX2(2)
 QAVX2(4)

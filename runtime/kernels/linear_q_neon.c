@@ -6,13 +6,22 @@
  * 32 codes (the storage contract), so a 4-code read never leaves the row;
  * x past K is read as 0. A group size that is not a multiple of 4 (only a
  * hostile bundle has one: motec writes 32, 64, 128 or the whole row) runs
- * the reference kernel. */
+ * the reference kernel. Group scales are the bundle's own bytes, f32 or IEEE
+ * half (widened in registers with vcvt_f32_f16), read once per group and
+ * row. */
 #include <string.h>
 
 #include "kernels_internal.h"
 
 #if defined(MOTE_HAVE_NEON)
 #include "neon_util.h"
+
+/* Scale i of an f32 (f16 == 0) or IEEE-half (f16 == 1) scale array. */
+MOTE_INLINE float qs_at(const void *s, const int f16, size_t i) {
+  if (!f16) return ((const float *)s)[i];
+  float16x4_t h = vreinterpret_f16_u16(vdup_n_u16(((const uint16_t *)s)[i]));
+  return vgetq_lane_f32(vcvt_f32_f16(h), 0);
+}
 
 /* Codes of weights k..k+3 (k % 4 == 0) of a packed row, as f32 c. */
 MOTE_INLINE float32x4_t codes4(const int bits, const uint8_t *row, size_t k) {
@@ -40,8 +49,8 @@ MOTE_INLINE float32x4_t load_x(const float *x, size_t k, size_t K) {
 }
 
 /* One token x NN rows. */
-MOTE_INLINE void qtile1(const int bits, const float *x, size_t K, const uint8_t *codes,
-                        const float *scales, size_t group, size_t row_bytes,
+MOTE_INLINE void qtile1(const int bits, const int f16, const float *x, size_t K,
+                        const uint8_t *codes, const void *scales, size_t group, size_t row_bytes,
                         const float *bias, float *y, const int NN) {
   const float off = bits == 2 ? 1.5f : bits == 4 ? 7.5f : 0.0f;
   size_t ng = (K + group - 1) / group;
@@ -58,7 +67,7 @@ MOTE_INLINE void qtile1(const int bits, const float *x, size_t K, const uint8_t 
         acc[n] = vfmaq_f32(acc[n], codes4(bits, codes + (size_t)n * row_bytes, k), xv);
     }
     for (int n = 0; n < NN; ++n) {
-      float s = scales[(size_t)n * ng + g];
+      float s = qs_at(scales, f16, (size_t)n * ng + g);
       tot[n] = vfmaq_n_f32(tot[n], acc[n], s);
       ov[n] = vfmaq_n_f32(ov[n], xs, s);
     }
@@ -68,8 +77,8 @@ MOTE_INLINE void qtile1(const int bits, const float *x, size_t K, const uint8_t 
 }
 
 /* TT tokens x NN rows: 4 weights of each row dequantized once per step. */
-MOTE_INLINE void qtile(const int bits, const float *x, size_t K, const uint8_t *codes,
-                       const float *scales, size_t group, size_t row_bytes,
+MOTE_INLINE void qtile(const int bits, const int f16, const float *x, size_t K,
+                       const uint8_t *codes, const void *scales, size_t group, size_t row_bytes,
                        const float *bias, float *y, size_t N, const int TT, const int NN) {
   const float off = bits == 2 ? 1.5f : bits == 4 ? 7.5f : 0.0f;
   size_t ng = (K + group - 1) / group;
@@ -80,7 +89,7 @@ MOTE_INLINE void qtile(const int bits, const float *x, size_t K, const uint8_t *
     size_t k0 = g * group, k1 = k0 + group < K ? k0 + group : K;
     float s[4], so[4];
     for (int n = 0; n < NN; ++n) {
-      s[n] = scales[(size_t)n * ng + g];
+      s[n] = qs_at(scales, f16, (size_t)n * ng + g);
       so[n] = s[n] * off;
     }
     for (size_t k = k0; k < k1; k += 4) {
@@ -102,19 +111,19 @@ MOTE_INLINE void qtile(const int bits, const float *x, size_t K, const uint8_t *
 }
 
 /* tt (1..4) tokens over rows [n0, n1), four rows at a time. */
-MOTE_INLINE void qrows(const int bits, const float *x, size_t tt, size_t K,
-                       const uint8_t *codes, const float *scales, size_t group,
+MOTE_INLINE void qrows(const int bits, const int f16, const float *x, size_t tt, size_t K,
+                       const uint8_t *codes, const void *scales, size_t group,
                        size_t row_bytes, const float *bias, float *y, size_t N, size_t n0,
                        size_t n1) {
   size_t ng = (K + group - 1) / group;
   for (size_t n = n0; n < n1;) {
     size_t nn = n1 - n < 4 ? n1 - n : 4;
     const uint8_t *c = codes + n * row_bytes;
-    const float *s = scales + n * ng;
+    const void *s = (const uint8_t *)scales + n * ng * (f16 ? 2 : 4);
     const float *b = bias ? bias + n : NULL;
     float *yn = y + n;
-#define T1(NN) qtile1(bits, x, K, c, s, group, row_bytes, b, yn, NN)
-#define TN(TT, NN) qtile(bits, x, K, c, s, group, row_bytes, b, yn, N, TT, NN)
+#define T1(NN) qtile1(bits, f16, x, K, c, s, group, row_bytes, b, yn, NN)
+#define TN(TT, NN) qtile(bits, f16, x, K, c, s, group, row_bytes, b, yn, N, TT, NN)
 #define ROWS(TT)                                                               \
   do {                                                                         \
     if (nn == 4) TN(TT, 4); else if (nn == 3) TN(TT, 3);                       \
@@ -137,7 +146,7 @@ MOTE_INLINE void qrows(const int bits, const float *x, size_t tt, size_t K,
 }
 
 static void linear_q_neon(const int bits, const float *x, size_t T, size_t K,
-                          const uint8_t *codes, const float *scales, size_t group,
+                          const uint8_t *codes, const void *scales, int f16, size_t group,
                           size_t row_bytes, const float *bias, float *y, size_t N,
                           size_t n_begin, size_t n_end) {
   if (n_begin >= n_end || T == 0) return;
@@ -145,7 +154,7 @@ static void linear_q_neon(const int bits, const float *x, size_t T, size_t K,
     const mote_kernels_t *r = mote_kernels_ref();
     mote_linear_q_f32_fn f =
         bits == 2 ? r->linear_q2_f32 : bits == 4 ? r->linear_q4_f32 : r->linear_q8_f32;
-    f(x, T, K, codes, scales, group, row_bytes, bias, y, N, n_begin, n_end);
+    f(x, T, K, codes, scales, f16, group, row_bytes, bias, y, N, n_begin, n_end);
     return;
   }
   /* Rows in chunks of 64 so a chunk's codes stay in L1 while every token
@@ -154,20 +163,24 @@ static void linear_q_neon(const int bits, const float *x, size_t T, size_t K,
     size_t n1 = n_end - n0 < 64 ? n_end : n0 + 64;
     for (size_t t = 0; t < T; t += 4) {
       size_t tt = T - t < 4 ? T - t : 4;
-      qrows(bits, x + t * K, tt, K, codes, scales, group, row_bytes, bias, y + t * N, N, n0,
-            n1);
+      if (f16)
+        qrows(bits, 1, x + t * K, tt, K, codes, scales, group, row_bytes, bias, y + t * N, N,
+              n0, n1);
+      else
+        qrows(bits, 0, x + t * K, tt, K, codes, scales, group, row_bytes, bias, y + t * N, N,
+              n0, n1);
     }
   }
 }
 
 #define QNEON(B)                                                               \
   void mote_linear_q##B##_f32_neon(const float *x, size_t T, size_t K,         \
-                                   const uint8_t *codes, const float *scales,  \
-                                   size_t group, size_t row_bytes,             \
+                                   const uint8_t *codes, const void *scales,   \
+                                   int f16, size_t group, size_t row_bytes,    \
                                    const float *bias, float *y, size_t N,      \
                                    size_t n_begin, size_t n_end) {             \
-    linear_q_neon(B, x, T, K, codes, scales, group, row_bytes, bias, y, N,     \
-                  n_begin, n_end);                                             \
+    linear_q_neon(B, x, T, K, codes, scales, f16, group, row_bytes, bias, y,   \
+                  N, n_begin, n_end);                                          \
   }
 QNEON(2)
 QNEON(4)

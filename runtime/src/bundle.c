@@ -184,10 +184,14 @@ static mote_status_t parse_tokenizer(mote_bundle_t *b, const uint8_t *d,
                                      size_t n) {
   const char *path = "tokenizer";
   mote_tok_manifest_t *t = &b->tok;
-  size_t np = 0, ns = 0, nt = 0;
+  size_t np = 0, ns = 0, nt = 0, nr = 0;
   FOR_FIELDS(d, n, {
     int64_t c;
     if (f->number == 2) { WANT(PB_LEN); ++np; }
+    if (f->number == 30) {
+      if ((c = pb_count_varints(f)) < 0) return bad(b, path, f, "bad ranks");
+      nr += (size_t)c;
+    }
     if (f->number == 3) {
       if ((c = pb_count_fixed32(f)) < 0) return bad(b, path, f, "bad scores");
       ns += (size_t)c;
@@ -201,6 +205,7 @@ static mote_status_t parse_tokenizer(mote_bundle_t *b, const uint8_t *d,
   MOTE_RETURN_IF_ERROR(alloc_array(b, np, 4, (void **)&t->piece_lens, path));
   MOTE_RETURN_IF_ERROR(alloc_array(b, ns, 4, (void **)&t->scores, path));
   MOTE_RETURN_IF_ERROR(alloc_array(b, nt, 1, (void **)&t->types, path));
+  MOTE_RETURN_IF_ERROR(alloc_array(b, nr, 4, (void **)&t->ranks, path));
   t->pad_id = -1;
   FOR_FIELDS(d, n, {
     switch (f->number) {
@@ -239,6 +244,22 @@ static mote_status_t parse_tokenizer(mote_bundle_t *b, const uint8_t *d,
       case 12: MOTE_RETURN_IF_ERROR(get_flag(b, path, f, &t->remove_extra_whitespaces)); break;
       case 13: MOTE_RETURN_IF_ERROR(get_flag(b, path, f, &t->escape_whitespaces)); break;
       case 14: MOTE_RETURN_IF_ERROR(get_flag(b, path, f, &t->byte_fallback)); break;
+      case 1: MOTE_RETURN_IF_ERROR(get_str(b, path, f, &t->kind)); break;
+      case 31: MOTE_RETURN_IF_ERROR(get_str(b, path, f, &t->pre_tokenizer)); break;
+      case 32: MOTE_RETURN_IF_ERROR(get_flag(b, path, f, &t->ignore_merges)); break;
+      case 30: { /* byte-bpe merge ranks, packed or single; counted above */
+        pb_reader_t r;
+        uint64_t v = f->u64;
+        pb_init(&r, f->wire == PB_LEN ? f->data : NULL, f->len);
+        int single = f->wire == PB_VARINT;
+        while (single || r.p < r.end) {
+          if (!single && pb_read_varint(&r, &v) != 0) return bad(b, path, f, "bad ranks");
+          if (v > UINT32_MAX) return bad(b, path, f, "rank exceeds uint32");
+          t->ranks[t->n_ranks++] = (uint32_t)v;
+          single = 0;
+        }
+        break;
+      }
       default: break;
     }
   });
@@ -624,14 +645,13 @@ void mote_bundle_free(mote_bundle_t *b) {
   mote_free(a, b->graphs);
   mote_free(a, b->lora);
   mote_free(a, b->kv);
-  for (uint32_t k = 0; b->tensors && k < b->n_tensors; ++k)
-    mote_free(a, b->tensors[k].quant.scales_owned); /* f16 scales widened */
   mote_free(a, b->tensors);
   mote_free(a, b->sections);
   mote_free(a, (void *)b->tok.piece_ptrs);
   mote_free(a, b->tok.piece_lens);
   mote_free(a, b->tok.scores);
   mote_free(a, b->tok.types);
+  mote_free(a, b->tok.ranks);
   memset(b, 0, sizeof(*b));
 }
 

@@ -55,8 +55,9 @@ typedef struct mote_quant {
   uint64_t scale_offset, scale_size; /* within the tensor's section */
   /* set by validation: */
   uint64_t row_bytes;                /* ceil(K/32)*32*bits/8 */
-  const float *scales;               /* (N, ceil(K/G)) f32 */
-  float *scales_owned;               /* f16 scales widened at load (freed with b) */
+  const void *scales;                /* (N, ceil(K/G)) in the mapped file: IEEE
+                                        halves when scales_f16, else f32 */
+  int scales_f16;                    /* scale_dtype == F16 */
 } mote_quant_t;
 
 typedef struct mote_tensor {
@@ -131,6 +132,11 @@ typedef struct mote_tok_manifest {
   int32_t bos_id, eos_id, unk_id, pad_id;
   uint8_t add_bos, add_eos, add_dummy_prefix, remove_extra_whitespaces,
       escape_whitespaces, byte_fallback;
+  /* kind "byte-bpe" (docs/tokenizers.md): pieces are raw bytes */
+  mote_str_t kind, pre_tokenizer;
+  uint32_t n_ranks;
+  uint32_t *ranks;
+  uint8_t ignore_merges;
 } mote_tok_manifest_t;
 
 typedef struct mote_bundle {

@@ -56,26 +56,11 @@ static uint32_t q_bits(uint32_t dtype) {
 
 #define QFAIL(code, ...) return mote_set_error(code, __VA_ARGS__)
 
-/* IEEE half -> f32, exact (portable: no F16C needed at load time). */
-static float mote_f16_to_f32(uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, u;
-  float v;
-  if (e == 0) {
-    v = (float)m * (1.0f / 16777216.0f); /* zero or subnormal: m * 2^-24 */
-    memcpy(&u, &v, 4);
-    u |= sign;
-  } else if (e == 31) {
-    u = sign | 0x7f800000u | (m << 13);
-  } else {
-    u = sign | ((e - 15u + 127u) << 23) | (m << 13);
-  }
-  memcpy(&v, &u, 4);
-  return v;
-}
-
 /* A Q2/Q4/Q8 tensor (issue 4): shape (N, K); codes row-major, row_bytes =
- * ceil(K/32)*32*bits/8; f32 scales (N, ceil(K/G)) 64-byte aligned in the
- * same section. Sets quant.row_bytes, quant.scales and data. */
+ * ceil(K/32)*32*bits/8; f32 or f16 scales (N, ceil(K/G)) 64-byte aligned in
+ * the same section. Sets quant.row_bytes, quant.scales (the mapped bytes:
+ * every kernel reads them in place, f16 ones widened in registers, so no
+ * copy is made), quant.scales_f16 and data. */
 static mote_status_t check_quant_tensor(mote_bundle_t *b, uint32_t k) {
   mote_tensor_t *t = &b->tensors[k];
   const mote_section_t *s = &b->sections[t->section];
@@ -124,24 +109,8 @@ static mote_status_t check_quant_tensor(mote_bundle_t *b, uint32_t k) {
     FAIL("%s: tensors[%u] (%.*s).quant.scale_offset: %llu not 64-byte aligned", b->label, k,
          nm, np, (unsigned long long)q->scale_offset);
   q->row_bytes = row_bytes;
-  if (q->scale_dtype == MOTE_DT_F16) {
-    /* f16 scales (the default for 2/4-bit) are widened once here, so the
-     * kernels read f32 scales as before (docs/quant-kernels.md). */
-    const uint8_t *h = b->data + s->offset + q->scale_offset;
-    if (N * ng > SIZE_MAX / 4)
-      QFAIL(MOTE_ERR_OUT_OF_MEMORY, "%s: tensors[%u] (%.*s): scales too large", b->label, k,
-            nm, np);
-    mote_free(b->alloc, q->scales_owned);
-    q->scales_owned = (float *)mote_alloc(b->alloc, (size_t)(N * ng) * 4, 64);
-    if (!q->scales_owned)
-      QFAIL(MOTE_ERR_OUT_OF_MEMORY, "%s: tensors[%u] (%.*s): out of memory for %llu scales",
-            b->label, k, nm, np, (unsigned long long)(N * ng));
-    for (uint64_t i = 0; i < N * ng; ++i)
-      q->scales_owned[i] = mote_f16_to_f32((uint16_t)(h[2 * i] | (h[2 * i + 1] << 8)));
-    q->scales = q->scales_owned;
-  } else {
-    q->scales = (const float *)(const void *)(b->data + s->offset + q->scale_offset);
-  }
+  q->scales_f16 = q->scale_dtype == MOTE_DT_F16;
+  q->scales = b->data + s->offset + q->scale_offset;
   t->data = b->data + s->offset + t->offset;
   return MOTE_OK;
 }
@@ -698,6 +667,12 @@ mote_status_t mote_bundle_validate(mote_bundle_t *b, uint32_t flags) {
   if (!mote_bundle_graph(b, "decode"))
     FAIL("%s: graphs: no \"decode\" graph", b->label);
   const mote_tok_manifest_t *t = &b->tok;
+  if (t->kind.n == 8 && memcmp(t->kind.p, "byte-bpe", 8) == 0) {
+    if (t->n_pieces == 0 || t->n_ranks != t->n_pieces || t->n_types != t->n_pieces)
+      FAIL("%s: tokenizer: byte-bpe with %u tokens, %u ranks, %u types", b->label,
+           t->n_pieces, t->n_ranks, t->n_types);
+    return MOTE_OK;
+  }
   if (t->n_pieces == 0 || t->n_scores != t->n_pieces || t->n_types != t->n_pieces)
     FAIL("%s: tokenizer: %u pieces, %u scores, %u types", b->label, t->n_pieces,
          t->n_scores, t->n_types);

@@ -27,17 +27,17 @@ typedef struct job {
   int style;
   float eps, theta, scale;
   mote_rope_spec_t rope;
-  /* quantized W (issue 4): packed codes, f32 scales, kernel for its width */
+  /* quantized W (issue 4): packed codes, the bundle's own scales (IEEE
+   * halves when qscales_f16, else f32), kernel for its width */
   const uint8_t *codes;
-  const float *qscales;
+  const void *qscales;
+  int qscales_f16;
   size_t group, row_bytes;
   mote_linear_q_f32_fn qfn;
   /* int8 activations (issue 4): W's width, the quantized x and the kernel */
   unsigned qbits;
   mote_act_i8_t act;
   mote_linear_q_i8_fn qi8fn;
-  const void *qscales_raw; /* the bundle's own scales (halves when qscales_f16) */
-  int qscales_f16;
   /* 8-bit KV cache: int8 codes, f32 (row, KV head) scales and the kernel */
   const int8_t *kq, *vq;
   const float *ks, *vs;
@@ -55,8 +55,8 @@ static void run_linear(void *c, size_t b, size_t e, uint32_t tid) {
 }
 static void run_linear_q(void *c, size_t b, size_t e, uint32_t tid) {
   const job_t *j = c;
-  j->qfn(j->x, j->T, j->K, j->codes, j->qscales, j->group, j->row_bytes, j->bias, j->y,
-         j->N, b, e);
+  j->qfn(j->x, j->T, j->K, j->codes, j->qscales, j->qscales_f16, j->group, j->row_bytes,
+         j->bias, j->y, j->N, b, e);
 }
 static void run_qact_i8(void *c, size_t b, size_t e, uint32_t tid) {
   const job_t *j = c;
@@ -64,7 +64,7 @@ static void run_qact_i8(void *c, size_t b, size_t e, uint32_t tid) {
 }
 static void run_linear_q_i8(void *c, size_t b, size_t e, uint32_t tid) {
   const job_t *j = c;
-  j->qi8fn(&j->act, j->T, j->K, j->codes, j->qscales_raw, j->qscales_f16, j->group,
+  j->qi8fn(&j->act, j->T, j->K, j->codes, j->qscales, j->qscales_f16, j->group,
            j->row_bytes, j->bias, j->y, j->N, b, e);
 }
 static void run_linear_h(void *c, size_t b, size_t e, uint32_t tid) {
@@ -156,17 +156,13 @@ static void set_hweight(job_t *j, const mote_tensor_t *t) {
 static void set_qweight(job_t *j, const mote_tensor_t *t) {
   const mote_kernels_t *r = mote_kernels_ref();
   j->codes = (const uint8_t *)t->data;
+  /* Every kernel reads the scales straight from the mapped file (validated
+   * in bounds and aligned at open): f16 ones are widened in registers. */
   j->qscales = t->quant.scales;
+  j->qscales_f16 = t->quant.scales_f16;
   j->group = t->quant.group_size;
   j->row_bytes = (size_t)t->quant.row_bytes;
   j->qbits = t->quant.bits;
-  /* The int8 kernels read f16 scales straight from the file (validated in
-   * bounds and aligned at open), not the widened f32 copy: half the scale
-   * bytes per decode step. */
-  j->qscales_f16 = t->quant.scale_dtype == MOTE_DT_F16;
-  j->qscales_raw = j->qscales_f16 ? (const void *)((const uint8_t *)t->data - t->offset +
-                                                   t->quant.scale_offset)
-                                  : (const void *)t->quant.scales;
   switch (t->quant.bits) {
     case 2: j->qfn = j->k->linear_q2_f32 ? j->k->linear_q2_f32 : r->linear_q2_f32; break;
     case 4: j->qfn = j->k->linear_q4_f32 ? j->k->linear_q4_f32 : r->linear_q4_f32; break;
@@ -182,7 +178,8 @@ static void set_qweight(job_t *j, const mote_tensor_t *t) {
  * 2) forces int8 wherever the kernels take W's group size. Otherwise, on a
  * table with SIMD f32-activation kernels: f32 when it has no SIMD int8 ones
  * (NEON without dotprod: its int8 path would be the scalar reference), and
- * from q_f32_min_rows rows up (AVX2 prefill: dequantizing a strip of W once
+ * from q_f32_min_rows rows up for widths not in q_i8_rows_bits (AVX2
+ * prefill at 4 and 8 bits: dequantizing a strip of W once
  * for f32 GEMM tiles measured faster than the int8 kernels at T >= 4,
  * docs/quant-kernels.md; 0 = never, e.g. NEON with sdot). */
 static int use_int8(const mote_session_t *s, const job_t *j, size_t kp) {
@@ -193,7 +190,9 @@ static int use_int8(const mote_session_t *s, const job_t *j, size_t kp) {
   int simd_f32 = j->k->linear_q2_f32 && j->k->linear_q2_f32 != r->linear_q2_f32;
   int simd_i8 = j->k->linear_q2_i8 && j->k->linear_q2_i8 != r->linear_q2_i8;
   if (simd_f32 && !simd_i8) return 0;
-  if (simd_f32 && j->k->q_f32_min_rows && j->T >= j->k->q_f32_min_rows) return 0;
+  if (simd_f32 && j->k->q_f32_min_rows && j->T >= j->k->q_f32_min_rows &&
+      !(j->k->q_i8_rows_bits & (1u << j->qbits)))
+    return 0;
   return 1;
 }
 
@@ -303,8 +302,9 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       const mote_tensor_t *qt = qtensor(s, g, st->operands[0]);
       if (qt) { /* quantized table: dequantize each token's row */
         for (uint32_t t = 0; t < n; ++t)
-          mote_dequant_row_q(qt->quant.bits, (const uint8_t *)qt->data, qt->quant.scales, D,
-                             qt->quant.group_size, (size_t)qt->quant.row_bytes,
+          mote_dequant_row_q(qt->quant.bits, (const uint8_t *)qt->data, qt->quant.scales,
+                             qt->quant.scales_f16, D, qt->quant.group_size,
+                             (size_t)qt->quant.row_bytes,
                              (size_t)s->tok_buf[t], out + (size_t)t * D);
         return;
       }

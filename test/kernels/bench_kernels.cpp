@@ -10,11 +10,17 @@
 
 namespace {
 
+// isa: 0 ref, 1 avx2, 2 avxvnni, 3 avx512vnni (NULL where the CPU lacks it).
 const mote_kernels_t *Table(int isa) {
-  return isa == 0 ? mote_kernels_ref() : mote_kernels_avx2();
+  switch (isa) {
+    case 0: return mote_kernels_ref();
+    case 1: return mote_kernels_avx2();
+    case 2: return mote_kernels_avxvnni();
+    default: return mote_kernels_avx512vnni();
+  }
 }
 
-// Args: isa (0 ref, 1 avx2), T, N, K. With ->Threads(2) each thread runs
+// Args: isa (above), T, N, K. With ->Threads(2) each thread runs
 // its half of the rows, as the executor splits a call.
 void BM_Linear(benchmark::State &state) {
   const mote_kernels_t *k = Table((int)state.range(0));
@@ -69,8 +75,8 @@ void Shapes(benchmark::internal::Benchmark *b) {
 BENCHMARK(BM_Linear)->Apply(Shapes);
 BENCHMARK(BM_Linear)->Apply(Shapes)->UseRealTime()->Threads(2);
 
-// Quantized linear (issue 4). Args: isa, bits, T, N, K; G = 32. W_B/s counts
-// the packed bytes a call streams (codes + f32 scales).
+// Quantized linear (issue 4). Args: isa, bits, T, N, K, f16; G = 32. W_B/s
+// counts the packed bytes a call streams (codes + f32 or IEEE-half scales).
 void BM_LinearQ(benchmark::State &state) {
   const mote_kernels_t *k = Table((int)state.range(0));
   if (!k) {
@@ -88,24 +94,29 @@ void BM_LinearQ(benchmark::State &state) {
   std::vector<float> scales(N * ng), x(T * K), y(T * N);
   for (float &v : scales) v = 0.01f + 0.1f * std::abs(d(rng));
   for (float &v : x) v = d(rng);
+  const bool f16 = state.range(5) != 0;  // IEEE-half scales, as motec writes for w2/w4
+  std::vector<uint16_t> half(scales.size(), 0x2e66);  // ~0.1
+  const void *sc = f16 ? static_cast<const void *>(half.data()) : scales.data();
   for (auto _ : state) {
-    f(x.data(), T, K, codes.data(), scales.data(), G, row_bytes, nullptr, y.data(), N, 0, N);
+    f(x.data(), T, K, codes.data(), sc, f16, G, row_bytes, nullptr, y.data(), N, 0, N);
     benchmark::ClobberMemory();
   }
   const auto flags = benchmark::Counter::kIsIterationInvariantRate;
   state.counters["W_B/s"] =
-      benchmark::Counter((double)N * row_bytes + 4.0 * N * ng, flags);
+      benchmark::Counter((double)N * row_bytes + (f16 ? 2.0 : 4.0) * N * ng, flags);
   state.counters["FLOP/s"] = benchmark::Counter(2.0 * T * N * K, flags);
   state.SetLabel(k->isa);
 }
 
 void QShapes(benchmark::internal::Benchmark *b) {
   const int64_t nk[][2] = {{2048, 2048}, {8192, 2048}, {128256, 2048}};
-  for (int64_t bits : {2, 4, 8})
-    for (auto &s : nk) b->Args({1, bits, 1, s[0], s[1]});
-  for (int64_t bits : {2, 4, 8}) b->Args({1, bits, 64, 2048, 2048});
-  b->Args({0, 4, 1, 2048, 2048});
-  b->ArgNames({"isa", "bits", "T", "N", "K"});
+  for (int64_t h : {0, 1})
+    for (int64_t bits : {2, 4, 8})
+      for (auto &s : nk) b->Args({1, bits, 1, s[0], s[1], h});
+  for (int64_t h : {0, 1})
+    for (int64_t bits : {2, 4, 8}) b->Args({1, bits, 64, 2048, 2048, h});
+  b->Args({0, 4, 1, 2048, 2048, 0});
+  b->ArgNames({"isa", "bits", "T", "N", "K", "f16"});
 }
 BENCHMARK(BM_LinearQ)->Apply(QShapes);
 
@@ -150,11 +161,13 @@ void BM_LinearQI8(benchmark::State &state) {
 }
 void QI8Shapes(benchmark::internal::Benchmark *b) {
   const int64_t nk[][2] = {{2048, 2048}, {8192, 2048}, {128256, 2048}, {768, 288}};
-  for (int64_t h : {0, 1})
-    for (int64_t bits : {2, 4, 8})
-      for (auto &s : nk) b->Args({1, bits, 1, s[0], s[1], h});
-  for (int64_t bits : {2, 4, 8}) b->Args({1, bits, 64, 2048, 2048, 0});
-  for (int64_t bits : {2, 4, 8}) b->Args({1, bits, 64, 768, 288, 0});
+  for (int64_t isa : {1, 2, 3}) {
+    for (int64_t h : {0, 1})
+      for (int64_t bits : {2, 4, 8})
+        for (auto &s : nk) b->Args({isa, bits, 1, s[0], s[1], h});
+    for (int64_t bits : {2, 4, 8}) b->Args({isa, bits, 64, 2048, 2048, 0});
+    for (int64_t bits : {2, 4, 8}) b->Args({isa, bits, 64, 768, 288, 0});
+  }
   b->ArgNames({"isa", "bits", "T", "N", "K", "f16"});
 }
 BENCHMARK(BM_LinearQI8)->Apply(QI8Shapes);

@@ -59,6 +59,48 @@ TEST(Dispatch, Avx2WhereTheCpuHasIt) {
 #endif
 }
 
+// AVX-VNNI: the table exactly where the CPU (and the compiler) has it; it
+// differs from the AVX2 table only in the int8-activation dot kernels.
+TEST(Dispatch, AvxVnniWhereTheCpuHasIt) {
+#if defined(MOTE_HAVE_AVX2) && defined(MOTE_HAVE_AVXVNNI)
+  __builtin_cpu_init();
+  bool has = __builtin_cpu_supports("avxvnni") && mote_kernels_avx2() != nullptr;
+  ASSERT_EQ(mote_kernels_avxvnni() != nullptr, has);
+  if (!has) GTEST_SKIP() << "no AVX-VNNI on this CPU";
+  const mote_kernels_t *v = mote_kernels_avxvnni(), *a = mote_kernels_avx2();
+  EXPECT_STREQ(v->isa, "avxvnni");
+  EXPECT_EQ(v->linear_f32, a->linear_f32);
+  EXPECT_EQ(v->linear_qact_i8, a->linear_qact_i8);
+  EXPECT_NE(v->linear_q2_i8, a->linear_q2_i8);
+  EXPECT_NE(v->linear_q4_i8, a->linear_q4_i8);
+  EXPECT_NE(v->linear_q8_i8, a->linear_q8_i8);
+#else
+  EXPECT_EQ(mote_kernels_avxvnni(), nullptr);
+#endif
+}
+
+// AVX-512 VNNI: the table exactly where the CPU has F, BW, VL and VNNI; its
+// four int8-activation entries (quantizer included) are its own.
+TEST(Dispatch, Avx512VnniWhereTheCpuHasIt) {
+#if defined(MOTE_HAVE_AVX2) && defined(MOTE_HAVE_AVX512VNNI)
+  __builtin_cpu_init();
+  bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+             mote_kernels_avx2() != nullptr;
+  ASSERT_EQ(mote_kernels_avx512vnni() != nullptr, has);
+  if (!has) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  const mote_kernels_t *v = mote_kernels_avx512vnni(), *a = mote_kernels_avx2();
+  EXPECT_STREQ(v->isa, "avx512vnni");
+  EXPECT_EQ(v->linear_f32, a->linear_f32);
+  EXPECT_NE(v->linear_qact_i8, a->linear_qact_i8);
+  EXPECT_NE(v->linear_q2_i8, a->linear_q2_i8);
+  EXPECT_NE(v->linear_q4_i8, a->linear_q4_i8);
+  EXPECT_NE(v->linear_q8_i8, a->linear_q8_i8);
+#else
+  EXPECT_EQ(mote_kernels_avx512vnni(), nullptr);
+#endif
+}
+
 TEST(Dispatch, NeonOnAarch64) {
 #if defined(MOTE_HAVE_NEON) && defined(__aarch64__)
   ASSERT_NE(mote_kernels_neon(), nullptr); // NEON is mandatory on AArch64
@@ -78,8 +120,21 @@ TEST(Dispatch, EnvForcesReference) {
   unsetenv("MOTE_ISA");
   const mote_kernels_t *want =
       mote_kernels_avx2() ? mote_kernels_avx2() : mote_kernels_ref();
+  if (mote_kernels_avxvnni()) want = mote_kernels_avxvnni();
+  if (mote_kernels_avx512vnni()) want = mote_kernels_avx512vnni();
   if (mote_kernels_neon()) want = mote_kernels_neon();
   EXPECT_EQ(mote_kernels_best(), want);
+  // MOTE_ISA=<isa> picks each table this CPU has by name, even where a
+  // more specific one is there; an unknown name gets the best.
+  for (const mote_kernels_t *k : {mote_kernels_avx2(), mote_kernels_avxvnni(),
+                                  mote_kernels_avx512vnni(), mote_kernels_neon()}) {
+    if (!k) continue;
+    setenv("MOTE_ISA", k->isa, 1);
+    EXPECT_EQ(mote_kernels_best(), k) << k->isa;
+  }
+  setenv("MOTE_ISA", "no-such-isa", 1);
+  EXPECT_EQ(mote_kernels_best(), want);
+  unsetenv("MOTE_ISA");
   if (old) setenv("MOTE_ISA", saved.c_str(), 1);
 }
 

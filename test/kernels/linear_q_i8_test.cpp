@@ -4,6 +4,7 @@
 // rounding bound), every SIMD table against the reference on odd shapes
 // (K not a multiple of 32 / 128, N odd, T 1..9, every group size the kernels
 // take), and range splitting.
+#include <string>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -75,14 +76,27 @@ struct Act {
     bs.assign(T * kp / 32, 99.0f);
     a = mote_act_i8_t{q.data(), d.data(), bs.data(), kp};
   }
-  // Natural-order code of activation k of row t (layout of kernels.h).
-  int Code(unsigned bits, size_t t, size_t k) const {
+  // Natural-order code of activation k of row t (layout of kernels.h; wide:
+  // the AVX-512 table's 64-byte planes, linear_q_i8_avx512.c).
+  int Code(unsigned bits, size_t t, size_t k, bool wide = false) const {
     size_t p = k;
-    if (bits == 2) p = (k / 128) * 128 + (k % 4) * 32 + (k % 128) / 4;
-    if (bits == 4) p = (k / 64) * 64 + (k % 2) * 32 + (k % 64) / 2;
+    if (bits == 2 && wide)
+      p = (k / 256) * 256 + (k % 4) * 64 + (k % 256) / 128 * 32 + (k % 128) / 4;
+    else if (bits == 2)
+      p = (k / 128) * 128 + (k % 4) * 32 + (k % 128) / 4;
+    if (bits == 4 && wide)
+      p = (k / 128) * 128 + (k % 2) * 64 + (k % 128) / 64 * 32 + (k % 64) / 2;
+    else if (bits == 4)
+      p = (k / 64) * 64 + (k % 2) * 32 + (k % 64) / 2;
     return q[t * kp + p];
   }
 };
+
+// Whether table kt's quantizer writes the wide layout for rows of K (the
+// AVX-512 table, 2-bit only when kp is a multiple of 256).
+bool Wide(const mote_kernels_t *kt, unsigned bits, size_t K) {
+  return std::string(kt->isa) == "avx512vnni" && (bits != 2 || mote_act_i8_kp(K) % 256 == 0);
+}
 
 Act Quantize(const mote_kernels_t *kt, unsigned bits, const Vec &x, size_t T, size_t K) {
   Act a(T, K);
@@ -121,6 +135,8 @@ double Exact(const QW &q, const Act &a, size_t t, size_t n, double *absdot) {
 std::vector<const mote_kernels_t *> SimdTables() {
   std::vector<const mote_kernels_t *> t;
   if (const mote_kernels_t *k = mote_kernels_avx2()) t.push_back(k);
+  if (const mote_kernels_t *k = mote_kernels_avxvnni()) t.push_back(k);
+  if (const mote_kernels_t *k = mote_kernels_avx512vnni()) t.push_back(k);
   if (const mote_kernels_t *k = mote_kernels_neon()) t.push_back(k);
   return t;
 }
@@ -215,7 +231,14 @@ TEST(QLinearI8, SimdQuantizerIsBitExact) {
         Act s(T, K);
         kt->linear_qact_i8(bits, x.data(), K, &s.a, 1, T);  // a row range
         kt->linear_qact_i8(bits, x.data(), K, &s.a, 0, 1);
-        ASSERT_EQ(r.q, s.q) << kt->isa << " bits " << bits << " K " << K;
+        const bool wide = Wide(kt, bits, K);
+        if (!wide) {
+          ASSERT_EQ(r.q, s.q) << kt->isa << " bits " << bits << " K " << K;
+        }
+        for (size_t t = 0; t < T; ++t)  // every code, padding included, in its place
+          for (size_t k = 0; k < r.kp; ++k)
+            ASSERT_EQ(r.Code(bits, t, k), s.Code(bits, t, k, wide))
+                << kt->isa << " bits " << bits << " K " << K << " k " << k;
         ASSERT_EQ(r.d, s.d) << kt->isa << " bits " << bits << " K " << K;
         ASSERT_EQ(r.bs, s.bs) << kt->isa << " bits " << bits << " K " << K;
       }
@@ -239,7 +262,7 @@ TEST(QLinearI8, ReferenceMatchesContractAndF32Path) {
             << "f16 scales, bits " << bits << " K " << K << " G " << G;
         Vec yf(T * N);
         (bits == 2 ? ref->linear_q2_f32 : bits == 4 ? ref->linear_q4_f32 : ref->linear_q8_f32)(
-            x.data(), T, K, q.codes.data(), q.scales.data(), G, q.row_bytes, nullptr,
+            x.data(), T, K, q.codes.data(), q.scales.data(), 0, G, q.row_bytes, nullptr,
             yf.data(), N, 0, N);
         for (size_t t = 0; t < T; ++t)
           for (size_t n = 0; n < N; ++n) {
@@ -272,11 +295,12 @@ TEST(QLinearI8, SimdMatchesReference) {
             Vec x = Random(T * K, rng);
             Vec bias = Random(N, rng);
             Act a = Quantize(ref, bits, x, T, K);
+            Act ak = Quantize(kt, bits, x, T, K);  // the table's own layout
             if (!mote_linear_q_i8_ok(K, G)) continue;  // the executor uses the f32 path
             for (const float *b : {static_cast<const float *>(nullptr), static_cast<const float *>(bias.data())}) {
               const bool f16 = b != nullptr;  // halves with bias, f32 without
               Vec want = RunI8(Fn(ref, bits), q, a, b, 0, N);
-              Vec got = RunI8(Fn(kt, bits), q, a, b, 0, N, f16);
+              Vec got = RunI8(Fn(kt, bits), q, ak, b, 0, N, f16);
               for (size_t t = 0; t < T; ++t)
                 for (size_t n = 0; n < N; ++n) {
                   double ab;

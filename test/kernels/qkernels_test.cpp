@@ -1,8 +1,10 @@
 // Quantized linear kernels (issue 4): the scalar reference against a plain
 // dequantize-then-dot in double, every SIMD table against the reference on
-// odd shapes / group sizes / token counts, and range splitting.
+// odd shapes / group sizes / token counts, and range splitting; each with
+// f32 scales and with the bundle's IEEE-half scales (read in place).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -14,11 +16,22 @@ namespace {
 
 using Vec = std::vector<float>;
 
+// IEEE half -> double, written out independently of the runtime's converters.
+double HalfValue(uint16_t h) {
+  int e = (h >> 10) & 31, m = h & 1023;
+  double v = e == 0 ? std::ldexp(double(m), -24) : std::ldexp(1.0 + m / 1024.0, e - 15);
+  return (h & 0x8000) ? -v : v;
+}
+
 struct QW {
   unsigned bits;
   size_t N, K, G, row_bytes, ng;
   std::vector<uint8_t> codes;
-  Vec scales;
+  Vec scales;                  // f32 values, each exactly a half
+  std::vector<uint16_t> half;  // the same scales as IEEE halves
+  const void *Scales(bool f16) const {
+    return f16 ? static_cast<const void *>(half.data()) : scales.data();
+  }
   // Dequantized straight from the storage contract (docs/quantization.md).
   float At(size_t n, size_t k) const {
     const uint8_t *r = codes.data() + n * row_bytes;
@@ -31,13 +44,18 @@ struct QW {
 };
 
 QW MakeQW(unsigned bits, size_t N, size_t K, size_t G, std::mt19937 &rng) {
-  QW q{bits, N, K, G, (K + 31) / 32 * 32 * bits / 8, (K + G - 1) / G, {}, {}};
+  QW q{bits, N, K, G, (K + 31) / 32 * 32 * bits / 8, (K + G - 1) / G, {}, {}, {}};
   std::uniform_int_distribution<int> byte(0, 255);
   q.codes.resize(N * q.row_bytes);
   for (auto &c : q.codes) c = uint8_t(byte(rng));  // padding too: must not matter
-  std::uniform_real_distribution<float> s(0.01f, 0.2f);
+  // Random halves in [2^-8, 0.25): every mantissa bit in use.
+  std::uniform_int_distribution<int> e(7, 12), m(0, 1023);
   q.scales.resize(N * q.ng);
-  for (float &v : q.scales) v = s(rng);
+  q.half.resize(N * q.ng);
+  for (size_t i = 0; i < q.half.size(); ++i) {
+    q.half[i] = uint16_t(e(rng) << 10 | m(rng));
+    q.scales[i] = float(HalfValue(q.half[i]));
+  }
   return q;
 }
 
@@ -55,9 +73,9 @@ mote_linear_q_f32_fn Fn(const mote_kernels_t *k, unsigned bits) {
 const float kSentinel = 12345.0f;
 
 Vec RunQ(mote_linear_q_f32_fn f, const QW &q, const Vec &x, size_t T, const float *bias,
-        size_t nb, size_t ne) {
+        size_t nb, size_t ne, bool f16 = false) {
   Vec y(T * q.N, kSentinel);
-  f(x.data(), T, q.K, q.codes.data(), q.scales.data(), q.G, q.row_bytes, bias, y.data(),
+  f(x.data(), T, q.K, q.codes.data(), q.Scales(f16), f16, q.G, q.row_bytes, bias, y.data(),
     q.N, nb, ne);
   return y;
 }
@@ -102,6 +120,9 @@ TEST(QLinear, ReferenceMatchesDequantizeThenDot) {
             EXPECT_NEAR(y[t * N + n], want, 1e-6 * (AbsDot(q, x, t, n) + 1) + 1e-6)
                 << "bits " << bits << " K " << K << " G " << G;
           }
+        // The same scales as halves give the same numbers.
+        ASSERT_EQ(RunQ(Fn(mote_kernels_ref(), bits), q, x, T, bias.data(), 0, N, true), y)
+            << "f16 scales, bits " << bits << " K " << K << " G " << G;
       }
 }
 
@@ -112,12 +133,15 @@ TEST(QLinear, DequantRowMatchesContract) {
       for (size_t G : {size_t(32), K, size_t(5)}) {
         QW q = MakeQW(bits, 5, K, G, rng);
         Vec out(K + 1, kSentinel);
-        for (size_t n = 0; n < q.N; ++n) {
-          mote_dequant_row_q(bits, q.codes.data(), q.scales.data(), K, G, q.row_bytes, n,
-                             out.data());
-          for (size_t k = 0; k < K; ++k) ASSERT_EQ(out[k], q.At(n, k)) << bits << " " << K;
-          ASSERT_EQ(out[K], kSentinel);
-        }
+        for (size_t n = 0; n < q.N; ++n)
+          for (bool f16 : {false, true}) {
+            std::fill(out.begin(), out.end(), kSentinel);
+            mote_dequant_row_q(bits, q.codes.data(), q.Scales(f16), f16, K, G, q.row_bytes, n,
+                               out.data());
+            for (size_t k = 0; k < K; ++k)
+              ASSERT_EQ(out[k], q.At(n, k)) << bits << " " << K << " f16 " << f16;
+            ASSERT_EQ(out[K], kSentinel);
+          }
       }
 }
 
@@ -142,6 +166,11 @@ TEST(QLinear, SimdMatchesReference) {
                               2e-6 * AbsDot(q, x, t, n) + 1e-6)
                       << tab->isa << " bits " << bits << " K " << K << " G " << G
                       << " T " << T << " t " << t << " n " << n;
+              // Half scales are widened exactly and the arithmetic after is
+              // the f32 path's: bit-identical.
+              ASSERT_EQ(RunQ(Fn(tab, bits), q, x, T, b, 0, N, true), got)
+                  << tab->isa << " f16 scales, bits " << bits << " K " << K << " G " << G
+                  << " T " << T;
             }
           }
 }
@@ -161,14 +190,17 @@ TEST(QLinear, SimdDecodeShapes) {
             size_t N = 9;
             QW q = MakeQW(bits, N, K, G, rng);
             Vec x = Random(T * K, rng), bias = Random(N, rng);
-            Vec want = RunQ(Fn(mote_kernels_ref(), bits), q, x, T, bias.data(), 0, N);
-            Vec got = RunQ(Fn(tab, bits), q, x, T, bias.data(), 1, N);
-            for (size_t t = 0; t < T; ++t) {
-              ASSERT_EQ(got[t * N], kSentinel);
-              for (size_t n = 1; n < N; ++n)
-                ASSERT_NEAR(got[t * N + n], want[t * N + n], 2e-6 * AbsDot(q, x, t, n) + 1e-6)
-                    << tab->isa << " bits " << bits << " K " << K << " G " << G << " T " << T
-                    << " n " << n;
+            for (bool f16 : {false, true}) {
+              Vec want = RunQ(Fn(mote_kernels_ref(), bits), q, x, T, bias.data(), 0, N, f16);
+              Vec got = RunQ(Fn(tab, bits), q, x, T, bias.data(), 1, N, f16);
+              for (size_t t = 0; t < T; ++t) {
+                ASSERT_EQ(got[t * N], kSentinel);
+                for (size_t n = 1; n < N; ++n)
+                  ASSERT_NEAR(got[t * N + n], want[t * N + n],
+                              2e-6 * AbsDot(q, x, t, n) + 1e-6)
+                      << tab->isa << " bits " << bits << " K " << K << " G " << G << " T "
+                      << T << " n " << n << " f16 " << f16;
+              }
             }
           }
 }
@@ -181,15 +213,16 @@ TEST(QLinear, RangeSplitting) {
   all.push_back(mote_kernels_ref());
   for (const mote_kernels_t *tab : all)
     for (unsigned bits : {2u, 4u, 8u})
-      for (size_t T : {size_t(1), size_t(5)}) {
+      for (size_t T : {size_t(1), size_t(5)})
+      for (bool f16 : {false, true}) {
         size_t N = 37, K = 172;
         QW q = MakeQW(bits, N, K, 32, rng);
         Vec x = Random(T * K, rng);
-        Vec whole = RunQ(Fn(tab, bits), q, x, T, nullptr, 0, N);
+        Vec whole = RunQ(Fn(tab, bits), q, x, T, nullptr, 0, N, f16);
         Vec parts(T * N, kSentinel);
         const size_t cuts[] = {0, 5, 17, 30, N};
         for (size_t c = 0; c + 1 < 5; ++c) {
-          Vec part = RunQ(Fn(tab, bits), q, x, T, nullptr, cuts[c], cuts[c + 1]);
+          Vec part = RunQ(Fn(tab, bits), q, x, T, nullptr, cuts[c], cuts[c + 1], f16);
           for (size_t t = 0; t < T; ++t)
             for (size_t n = 0; n < N; ++n) {
               bool in = n >= cuts[c] && n < cuts[c + 1];
@@ -202,6 +235,40 @@ TEST(QLinear, RangeSplitting) {
         for (size_t i = 0; i < whole.size(); ++i)
           ASSERT_EQ(parts[i], whole[i]) << tab->isa << " bits " << bits << " i " << i;
       }
+}
+
+// Half scales at the edges of the format (zero, subnormals, the largest
+// normal, negative) through every path of every table (decode fast path,
+// tiles, prefill strips, tails): widened exactly, so the same numbers as
+// those values in f32, and the reference's within rounding.
+TEST(QLinear, F16ScaleEdgeValues) {
+  std::mt19937 rng(12);
+  const uint16_t kEdge[] = {0x0000, 0x0001, 0x0155, 0x03ff, 0x0400, 0x3c00,
+                            0x7bff, 0x8000, 0xb555, 0x2e66, 0x1234};
+  std::uniform_int_distribution<size_t> pick(0, sizeof kEdge / sizeof kEdge[0] - 1);
+  std::vector<const mote_kernels_t *> all = SimdTables();
+  all.push_back(mote_kernels_ref());
+  for (const mote_kernels_t *tab : all)
+    for (unsigned bits : {2u, 4u, 8u})
+      for (size_t K : {size_t(33), size_t(256), size_t(1023), size_t(2048)})
+        for (size_t G : {size_t(32), size_t(64), K})
+          for (size_t T : {size_t(1), size_t(2), size_t(5)}) {
+            size_t N = 11;
+            QW q = MakeQW(bits, N, K, G, rng);
+            for (size_t i = 0; i < q.half.size(); ++i) {
+              q.half[i] = kEdge[pick(rng)];
+              q.scales[i] = float(HalfValue(q.half[i]));
+            }
+            Vec x = Random(T * K, rng), bias = Random(N, rng);
+            Vec got = RunQ(Fn(tab, bits), q, x, T, bias.data(), 0, N, true);
+            ASSERT_EQ(got, RunQ(Fn(tab, bits), q, x, T, bias.data(), 0, N, false))
+                << tab->isa << " bits " << bits << " K " << K << " G " << G << " T " << T;
+            Vec want = RunQ(Fn(mote_kernels_ref(), bits), q, x, T, bias.data(), 0, N, true);
+            for (size_t t = 0; t < T; ++t)
+              for (size_t n = 0; n < N; ++n)
+                ASSERT_NEAR(got[t * N + n], want[t * N + n], 2e-6 * AbsDot(q, x, t, n) + 1e-6)
+                    << tab->isa << " bits " << bits << " K " << K << " G " << G << " T " << T;
+          }
 }
 
 }  // namespace

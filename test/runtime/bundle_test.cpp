@@ -309,6 +309,43 @@ TEST(Quant, F16ScalesHostile) {
   EXPECT_TRUE(last_error_has("scale_size")) << mote_last_error();
   EXPECT_EQ(ed([](mt::Bundle &b) { b.tensors[2].q.scale_dtype = 1; }), MOTE_ERR_INVALID_BUNDLE);
   EXPECT_EQ(ed([](mt::Bundle &b) { b.tensors[2].q.scale_offset = b.sections[0].size - 2; }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_TRUE(last_error_has("outside section")) << mote_last_error();
+  // The kernels read the halves in place: they must be 64-byte aligned (the
+  // embedding table and the classifier too).
+  EXPECT_EQ(ed([](mt::Bundle &b) { b.tensors[2].q.scale_offset += 2; }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_TRUE(last_error_has("64-byte")) << mote_last_error();
+  EXPECT_EQ(ed([](mt::Bundle &b) { b.tensors[0].q.scale_offset += 2; }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_TRUE(last_error_has("64-byte")) << mote_last_error();
+  EXPECT_EQ(ed([](mt::Bundle &b) { b.tensors.back().q.scale_size -= 2; }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_TRUE(last_error_has("scale_size")) << mote_last_error();
+}
+
+// f16 scales are read where they lie in the bundle: opening an f16-scaled
+// bundle allocates no more than the same bundle with f32 scales (no widened
+// f32 copy of the scales).
+TEST(Quant, F16ScalesNotCopied) {
+  struct Count { size_t bytes = 0; };
+  auto bytes_at_open = [](const std::string &file) {
+    Count c;
+    mote_allocator_t a{[](void *u, size_t n, size_t al) -> void * {
+                         static_cast<Count *>(u)->bytes += n;
+                         size_t A = al < 16 ? 16 : al;
+                         return aligned_alloc(A, (n + A) / A * A);
+                       },
+                       [](void *, void *p) { free(p); }, &c};
+    std::vector<uint64_t> store(file.size() / 8 + 1, 0);
+    std::memcpy(store.data(), file.data(), file.size());
+    mote_model_options_t o{MOTE_OPEN_SKIP_SECTION_CHECKSUMS, &a};
+    mote_model_t *m = nullptr;
+    EXPECT_EQ(mote_model_open_memory(store.data(), file.size(), &o, &m), MOTE_OK)
+        << mote_last_error();
+    mote_model_close(m);
+    return c.bytes;
+  };
+  mt::Bundle h = tiny_q16(), f = tiny_q();
+  size_t hb = bytes_at_open(h.build()), fb = bytes_at_open(f.build());
+  EXPECT_GT(fb, 0u);
+  EXPECT_LE(hb, fb) << "f16 scales allocated " << hb - fb << " more bytes than f32 ones";
 }
 
 TEST(Quant, HostileValuesAndSteps) {

@@ -227,7 +227,7 @@ def check_bench_json(j, b, probed):
     check(j["bundle_bytes"] == os.path.getsize(b), "bundle_bytes == file size")
     check(j["peak_rss_bytes"] > 0 and j["weight_bytes_per_token"] > 0
           and j["kv_bytes_per_token"] > 0, "sizes positive")
-    check(j["kernel_isa"] in ("avx2", "neon", "ref"), "kernel_isa known")
+    check(j["kernel_isa"] in ("avx512vnni", "avxvnni", "avx2", "neon", "ref"), "kernel_isa known")
     check([r["threads"] for r in j["results"]] == [1, 2], "one row per thread count")
     for r in j["results"]:
         check(all(k in r for k in ROW_FIELDS), "row fields")
