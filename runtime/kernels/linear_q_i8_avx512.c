@@ -20,28 +20,8 @@
 #endif
 #include "avx2_util.h"
 
-/* The 256-bit chunk (kp % 256 != 0 at 2 bits): linear_q_i8_avxvnni.c's dot
- * with the EVEX encoding. */
-MOTE_INLINE __m256i dot_chunk(const int bits, const uint8_t *w, const int8_t *xq) {
-  const __m256i v = _mm256_loadu_si256((const __m256i *)w);
-  const __m256i *x = (const __m256i *)xq;
-  __m256i acc = _mm256_setzero_si256();
-  if (bits == 2) {
-    const __m256i m = _mm256_set1_epi8(3);
-    for (int j = 0; j < 4; ++j)
-      acc = _mm256_dpbusd_epi32(acc, _mm256_and_si256(_mm256_srli_epi16(v, 2 * j), m),
-                                _mm256_loadu_si256(x + j));
-  } else if (bits == 4) {
-    const __m256i m = _mm256_set1_epi8(15);
-    acc = _mm256_dpbusd_epi32(acc, _mm256_and_si256(v, m), _mm256_loadu_si256(x));
-    acc = _mm256_dpbusd_epi32(acc, _mm256_and_si256(_mm256_srli_epi16(v, 4), m),
-                              _mm256_loadu_si256(x + 1));
-  } else {
-    const __m256i xv = _mm256_loadu_si256(x);
-    acc = _mm256_dpbusd_epi32(acc, _mm256_sign_epi8(v, v), _mm256_sign_epi8(xv, v));
-  }
-  return acc;
-}
+/* The 256-bit chunk (kp % 256 != 0 at 2 bits): the EVEX encoding. */
+#define MOTE_QI8_DPBUSD256 _mm256_dpbusd_epi32
 
 /* The 64-byte tile, defined below, used by the header's driver for wide calls. */
 MOTE_INLINE void qi8_tile512(const int bits, const int SH, const int NN, const int8_t *xq,

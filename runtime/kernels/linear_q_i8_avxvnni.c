@@ -16,31 +16,7 @@
 #endif
 #include "avx2_util.h"
 
-MOTE_INLINE __m256i dot_chunk(const int bits, const uint8_t *w, const int8_t *xq) {
-  const __m256i v = _mm256_loadu_si256((const __m256i *)w);
-  const __m256i *x = (const __m256i *)xq;
-  __m256i acc = _mm256_setzero_si256();
-  if (bits == 2) {
-    const __m256i m = _mm256_set1_epi8(3);
-    acc = _mm256_dpbusd_avx_epi32(acc, _mm256_and_si256(v, m), _mm256_loadu_si256(x));
-    acc = _mm256_dpbusd_avx_epi32(acc, _mm256_and_si256(_mm256_srli_epi16(v, 2), m),
-                                  _mm256_loadu_si256(x + 1));
-    acc = _mm256_dpbusd_avx_epi32(acc, _mm256_and_si256(_mm256_srli_epi16(v, 4), m),
-                                  _mm256_loadu_si256(x + 2));
-    acc = _mm256_dpbusd_avx_epi32(acc, _mm256_and_si256(_mm256_srli_epi16(v, 6), m),
-                                  _mm256_loadu_si256(x + 3));
-  } else if (bits == 4) {
-    const __m256i m = _mm256_set1_epi8(15);
-    acc = _mm256_dpbusd_avx_epi32(acc, _mm256_and_si256(v, m), _mm256_loadu_si256(x));
-    acc = _mm256_dpbusd_avx_epi32(acc, _mm256_and_si256(_mm256_srli_epi16(v, 4), m),
-                                  _mm256_loadu_si256(x + 1));
-  } else {
-    const __m256i xv = _mm256_loadu_si256(x);
-    acc = _mm256_dpbusd_avx_epi32(acc, _mm256_sign_epi8(v, v), _mm256_sign_epi8(xv, v));
-  }
-  return acc;
-}
-
+#define MOTE_QI8_DPBUSD256 _mm256_dpbusd_avx_epi32
 #include "linear_q_i8_x86.h"
 
 MOTE_QI8_X86_ENTRY(2, avxvnni, 0)

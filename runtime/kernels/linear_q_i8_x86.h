@@ -1,6 +1,7 @@
 /* linear_q_i8_x86.h: the x86 int8-activation quantized linear (issue 4),
- * shared by the AVX2 (`vpmaddubsw` + `vpmaddwd`) and AVX-VNNI (`vpdpbusd`)
- * files. The includer defines, before including this header,
+ * shared by the AVX2 (`vpmaddubsw` + `vpmaddwd`), AVX-VNNI and AVX-512 VNNI
+ * (`vpdpbusd`) files. The includer defines, before including this header,
+ * MOTE_QI8_DPBUSD256 (below) or
  *
  *   MOTE_INLINE __m256i dot_chunk(int bits, const uint8_t *w, const int8_t *xq)
  *
@@ -95,6 +96,29 @@ MOTE_INLINE void qact_i8_x86(unsigned bits, int wide, const float *x, size_t K,
 }
 
 /* ------------------------------------------------------------- kernels */
+
+/* The 256-bit dot on `vpdpbusd` for the VNNI files, which name the intrinsic
+ * of their encoding in MOTE_QI8_DPBUSD256 (VEX `_mm256_dpbusd_avx_epi32`,
+ * EVEX `_mm256_dpbusd_epi32`) instead of defining dot_chunk: one per bit
+ * plane, unsigned codes times signed activation codes, four products summed
+ * into each int32 lane in the AVX2 kernel's lane order; 8-bit codes are
+ * |w| times sign(w) * x. */
+#ifdef MOTE_QI8_DPBUSD256
+MOTE_INLINE __m256i dot_chunk(const int bits, const uint8_t *w, const int8_t *xq) {
+  const __m256i v = _mm256_loadu_si256((const __m256i *)w);
+  const __m256i *x = (const __m256i *)xq;
+  __m256i acc = _mm256_setzero_si256();
+  if (bits == 8) {
+    const __m256i xv = _mm256_loadu_si256(x);
+    return MOTE_QI8_DPBUSD256(acc, _mm256_sign_epi8(v, v), _mm256_sign_epi8(xv, v));
+  }
+  const __m256i m = _mm256_set1_epi8(bits == 2 ? 3 : 15);
+  for (int j = 0; j < 8 / bits; ++j)
+    acc = MOTE_QI8_DPBUSD256(acc, _mm256_and_si256(_mm256_srli_epi16(v, bits * j), m),
+                             _mm256_loadu_si256(x + j));
+  return acc;
+}
+#endif
 
 /* Blocks per 32-byte chunk of codes, and weights per chunk. */
 #define BPC(bits) ((bits) == 2 ? 4 : (bits) == 4 ? 2 : 1)

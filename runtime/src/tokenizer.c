@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "minheap.h"
 #include "status.h"
 #include "tokenizer_bbpe.h"
 
@@ -41,12 +42,12 @@ struct mote_tokenizer {
 
 /* ---- memory ------------------------------------------------------------ */
 
-static void *tk_alloc(const mote_allocator_t *a, size_t size) {
+void *mote_tk_alloc(const mote_allocator_t *a, size_t size) {
   if (size == 0) size = 1;
   return a->alloc ? a->alloc(a->user, size, 16) : malloc(size);
 }
 
-static void tk_free(const mote_allocator_t *a, void *p) {
+void mote_tk_free(const mote_allocator_t *a, void *p) {
   if (!p) return;
   if (a->alloc) {
     if (a->free) a->free(a->user, p);
@@ -63,8 +64,8 @@ void mote_tokenizer_destroy(mote_tokenizer_t *t) {
                    t->disp, t->disp_off, t->table, t->user_ids,
                    t->unk_surface};
   for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); ++i)
-    tk_free(&a, parts[i]);
-  tk_free(&a, t);
+    mote_tk_free(&a, parts[i]);
+  mote_tk_free(&a, t);
 }
 
 uint32_t mote_tokenizer_size(const mote_tokenizer_t *t) {
@@ -81,13 +82,13 @@ mote_status_t mote_tokenizer_create_byte_bpe(const mote_bbpe_config_t *cfg, uint
   *out = NULL;
   mote_allocator_t a = {0};
   if (alloc && alloc->alloc) a = *alloc;
-  mote_tokenizer_t *t = tk_alloc(&a, sizeof(*t));
+  mote_tokenizer_t *t = mote_tk_alloc(&a, sizeof(*t));
   MOTE_CHECK_OR_RETURN(t, MOTE_ERR_OUT_OF_MEMORY, "tokenizer: out of memory");
   memset(t, 0, sizeof(*t));
   t->alloc = a;
   mote_status_t st = mote_bbpe_create(cfg, n, ptrs, lens, ranks, types, alloc, &t->bb);
   if (st != MOTE_OK) {
-    tk_free(&a, t);
+    mote_tk_free(&a, t);
     return st;
   }
   t->n = n;
@@ -100,10 +101,10 @@ mote_status_t mote_tokenizer_set_unk_surface(mote_tokenizer_t *t, const char *s,
   MOTE_CHECK_OR_RETURN(t && (s || len == 0) && len <= 4096, MOTE_ERR_INVALID_ARGUMENT,
                        "tokenizer: bad unk surface");
   if (t->bb) return MOTE_OK; /* byte-level BPE has no unknown token */
-  char *copy = tk_alloc(&t->alloc, len);
+  char *copy = mote_tk_alloc(&t->alloc, len);
   MOTE_CHECK_OR_RETURN(copy, MOTE_ERR_OUT_OF_MEMORY, "tokenizer: out of memory");
   if (len) memcpy(copy, s, len);
-  tk_free(&t->alloc, t->unk_surface);
+  mote_tk_free(&t->alloc, t->unk_surface);
   t->unk_surface = copy;
   t->unk_len = len;
   return MOTE_OK;
@@ -255,7 +256,7 @@ mote_status_t mote_tokenizer_create(const mote_tok_config_t *cfg, uint32_t n,
   MOTE_RETURN_IF_ERROR(tk_check_args(cfg, n, ptrs, lens, scores, types, &total));
   mote_allocator_t a = {0};
   if (alloc && alloc->alloc) a = *alloc;
-  mote_tokenizer_t *t = tk_alloc(&a, sizeof(*t));
+  mote_tokenizer_t *t = mote_tk_alloc(&a, sizeof(*t));
   MOTE_CHECK_OR_RETURN(t, MOTE_ERR_OUT_OF_MEMORY, "tokenizer: out of memory");
   memset(t, 0, sizeof(*t));
   t->alloc = a;
@@ -266,15 +267,15 @@ mote_status_t mote_tokenizer_create(const mote_tok_config_t *cfg, uint32_t n,
   t->mask = slots - 1;
   /* Display text is never longer than the piece (or the unk surface). */
   size_t disp_bytes = total + (size_t)n * sizeof(kUnkSurface);
-  t->text = tk_alloc(&a, total);
-  t->off = tk_alloc(&a, ((size_t)n + 1) * sizeof(uint32_t));
-  t->scores = tk_alloc(&a, (size_t)n * sizeof(float));
-  t->types = tk_alloc(&a, n);
-  t->byte_val = tk_alloc(&a, n);
-  t->disp = tk_alloc(&a, disp_bytes);
-  t->disp_off = tk_alloc(&a, ((size_t)n + 1) * sizeof(uint32_t));
-  t->table = tk_alloc(&a, (size_t)slots * sizeof(int32_t));
-  t->user_ids = tk_alloc(&a, (size_t)n * sizeof(int32_t));
+  t->text = mote_tk_alloc(&a, total);
+  t->off = mote_tk_alloc(&a, ((size_t)n + 1) * sizeof(uint32_t));
+  t->scores = mote_tk_alloc(&a, (size_t)n * sizeof(float));
+  t->types = mote_tk_alloc(&a, n);
+  t->byte_val = mote_tk_alloc(&a, n);
+  t->disp = mote_tk_alloc(&a, disp_bytes);
+  t->disp_off = mote_tk_alloc(&a, ((size_t)n + 1) * sizeof(uint32_t));
+  t->table = mote_tk_alloc(&a, (size_t)slots * sizeof(int32_t));
+  t->user_ids = mote_tk_alloc(&a, (size_t)n * sizeof(int32_t));
   if (!t->text || !t->off || !t->scores || !t->types || !t->byte_val ||
       !t->disp || !t->disp_off || !t->table || !t->user_ids) {
     mote_tokenizer_destroy(t);
@@ -406,31 +407,7 @@ static int tk_before(const tk_pair_t *a, const tk_pair_t *b) {
   return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
-static void tk_heap_push(tk_bpe_t *s, tk_pair_t p) {
-  size_t i = s->n_heap++;
-  while (i > 0) {
-    size_t parent = (i - 1) / 2;
-    if (!tk_before(&p, &s->heap[parent])) break;
-    s->heap[i] = s->heap[parent];
-    i = parent;
-  }
-  s->heap[i] = p;
-}
-
-static tk_pair_t tk_heap_pop(tk_bpe_t *s) {
-  tk_pair_t top = s->heap[0], last = s->heap[--s->n_heap];
-  size_t i = 0, n = s->n_heap;
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= n) break;
-    if (c + 1 < n && tk_before(&s->heap[c + 1], &s->heap[c])) ++c;
-    if (!tk_before(&s->heap[c], &last)) break;
-    s->heap[i] = s->heap[c];
-    i = c;
-  }
-  if (n > 0) s->heap[i] = last;
-  return top;
-}
+MOTE_HEAP(tk_heap, tk_pair_t, tk_before)
 
 static int tk_mergeable(uint8_t type) {
   return type == MOTE_PIECE_NORMAL || type == MOTE_PIECE_USER_DEFINED ||
@@ -446,7 +423,7 @@ static void tk_try_pair(tk_bpe_t *s, int32_t left, int32_t right) {
   int32_t id = tk_lookup(s->t, (const char *)s->buf + l->start, size);
   if (id < 0 || !tk_mergeable(s->t->types[id])) return;
   tk_pair_t p = {s->t->scores[id], left, right, size};
-  tk_heap_push(s, p);
+  tk_heap_push(s->heap, &s->n_heap, p);
   if (s->t->types[id] == MOTE_PIECE_UNUSED) {
     tk_rev_t rv = {l->start, size, l->len};
     s->rev[s->n_rev++] = rv;
@@ -524,7 +501,7 @@ static int32_t tk_split(tk_bpe_t *s, uint32_t len) {
 static void tk_bpe(tk_bpe_t *s, int32_t n) {
   for (int32_t i = 1; i < n; ++i) tk_try_pair(s, i - 1, i);
   while (s->n_heap > 0) {
-    tk_pair_t p = tk_heap_pop(s);
+    tk_pair_t p = tk_heap_pop(s->heap, &s->n_heap);
     tk_sym_t *l = &s->sym[p.left], *r = &s->sym[p.right];
     if (l->len == 0 || r->len == 0 || l->len + r->len != p.size) continue;
     l->len += r->len;
@@ -555,7 +532,7 @@ mote_status_t mote_tokenizer_encode(const mote_tokenizer_t *t, const char *text,
   s.cap = capacity;
   int bos = add_bos < 0 ? t->cfg.add_bos : add_bos != 0;
   if (bos && t->cfg.bos_id >= 0) tk_emit(&s, t->cfg.bos_id);
-  uint8_t *buf = tk_alloc(&t->alloc, 3 * len + 3);
+  uint8_t *buf = mote_tk_alloc(&t->alloc, 3 * len + 3);
   MOTE_CHECK_OR_RETURN(buf, MOTE_ERR_OUT_OF_MEMORY, "tokenize: out of memory");
   uint32_t nlen = (uint32_t)tk_normalize(t, (const uint8_t *)text, len, buf);
   s.buf = buf;
@@ -563,17 +540,17 @@ mote_status_t mote_tokenizer_encode(const mote_tokenizer_t *t, const char *text,
   size_t n_max = nlen + 1;
   size_t scratch = n_max * sizeof(tk_sym_t) + 3 * n_max * sizeof(tk_pair_t) +
                    (t->has_unused ? 3 * n_max * sizeof(tk_rev_t) : 0);
-  void *mem = tk_alloc(&t->alloc, scratch);
+  void *mem = mote_tk_alloc(&t->alloc, scratch);
   if (!mem) {
-    tk_free(&t->alloc, buf);
+    mote_tk_free(&t->alloc, buf);
     return mote_set_error(MOTE_ERR_OUT_OF_MEMORY, "tokenize: out of memory");
   }
   s.sym = mem;
   s.heap = (tk_pair_t *)(s.sym + n_max);
   s.rev = (tk_rev_t *)(s.heap + 3 * n_max);
   tk_bpe(&s, tk_split(&s, nlen));
-  tk_free(&t->alloc, mem);
-  tk_free(&t->alloc, buf);
+  mote_tk_free(&t->alloc, mem);
+  mote_tk_free(&t->alloc, buf);
   if (t->cfg.add_eos && t->cfg.eos_id >= 0) tk_emit(&s, t->cfg.eos_id);
   *out_count = s.count;
   MOTE_CHECK_OR_RETURN(s.count <= capacity, MOTE_ERR_BUFFER_TOO_SMALL,

@@ -8,6 +8,11 @@
 
 #include "mote/mote.h"
 
+/* The tokenizers' allocations: the model's allocator when it has one (its
+ * free only), else malloc/free; size 0 allocates 1 byte. */
+void *mote_tk_alloc(const mote_allocator_t *a, size_t size);
+void mote_tk_free(const mote_allocator_t *a, void *p);
+
 #ifdef __cplusplus
 extern "C" {
 #endif

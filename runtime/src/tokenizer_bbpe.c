@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "minheap.h"
 #include "status.h"
 #include "tokenizer_unicode.h"
 
@@ -36,26 +37,14 @@ struct mote_bbpe {
 
 /* ---- memory ------------------------------------------------------------ */
 
-static void *bb_alloc(const mote_allocator_t *a, size_t size) {
-  if (size == 0) size = 1;
-  return a->alloc ? a->alloc(a->user, size, 16) : malloc(size);
-}
-
-static void bb_free(const mote_allocator_t *a, void *p) {
-  if (!p) return;
-  if (a->alloc) {
-    if (a->free) a->free(a->user, p);
-  } else {
-    free(p);
-  }
-}
+/* Allocations: mote_tk_alloc / mote_tk_free (tokenizer.h). */
 
 void mote_bbpe_destroy(mote_bbpe_t *t) {
   if (!t) return;
   mote_allocator_t a = t->alloc;
   void *parts[] = {t->text, t->off, t->ranks, t->types, t->table, t->spec_lens};
-  for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); ++i) bb_free(&a, parts[i]);
-  bb_free(&a, t);
+  for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); ++i) mote_tk_free(&a, parts[i]);
+  mote_tk_free(&a, t);
 }
 
 uint32_t mote_bbpe_size(const mote_bbpe_t *t) { return t ? t->n : 0; }
@@ -173,7 +162,7 @@ mote_status_t mote_bbpe_create(const mote_bbpe_config_t *cfg, uint32_t n,
   MOTE_RETURN_IF_ERROR(bb_check_args(cfg, n, ptrs, lens, ranks, types, &total));
   mote_allocator_t a = {0};
   if (alloc && alloc->alloc) a = *alloc;
-  mote_bbpe_t *t = bb_alloc(&a, sizeof(*t));
+  mote_bbpe_t *t = mote_tk_alloc(&a, sizeof(*t));
   MOTE_CHECK_OR_RETURN(t, MOTE_ERR_OUT_OF_MEMORY, "tokenizer: out of memory");
   memset(t, 0, sizeof(*t));
   t->alloc = a;
@@ -182,12 +171,12 @@ mote_status_t mote_bbpe_create(const mote_bbpe_config_t *cfg, uint32_t n,
   uint32_t slots = 16;
   while (slots < 2 * n) slots *= 2;
   t->mask = slots - 1;
-  t->text = bb_alloc(&a, total);
-  t->off = bb_alloc(&a, ((size_t)n + 1) * sizeof(uint32_t));
-  t->ranks = bb_alloc(&a, (size_t)n * sizeof(uint32_t));
-  t->types = bb_alloc(&a, n);
-  t->table = bb_alloc(&a, (size_t)slots * sizeof(int32_t));
-  t->spec_lens = bb_alloc(&a, (size_t)n * sizeof(uint32_t));
+  t->text = mote_tk_alloc(&a, total);
+  t->off = mote_tk_alloc(&a, ((size_t)n + 1) * sizeof(uint32_t));
+  t->ranks = mote_tk_alloc(&a, (size_t)n * sizeof(uint32_t));
+  t->types = mote_tk_alloc(&a, n);
+  t->table = mote_tk_alloc(&a, (size_t)slots * sizeof(int32_t));
+  t->spec_lens = mote_tk_alloc(&a, (size_t)n * sizeof(uint32_t));
   if (!t->text || !t->off || !t->ranks || !t->types || !t->table || !t->spec_lens) {
     mote_bbpe_destroy(t);
     return mote_set_error(MOTE_ERR_OUT_OF_MEMORY, "tokenizer: out of memory");
@@ -355,31 +344,7 @@ static int bb_before(const bb_pair_t *a, const bb_pair_t *b) {
   return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
 }
 
-static void bb_push(bb_work_t *w, bb_pair_t p) {
-  size_t i = w->n_heap++;
-  while (i > 0) {
-    size_t parent = (i - 1) / 2;
-    if (!bb_before(&p, &w->heap[parent])) break;
-    w->heap[i] = w->heap[parent];
-    i = parent;
-  }
-  w->heap[i] = p;
-}
-
-static bb_pair_t bb_pop(bb_work_t *w) {
-  bb_pair_t top = w->heap[0], last = w->heap[--w->n_heap];
-  size_t i = 0, n = w->n_heap;
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= n) break;
-    if (c + 1 < n && bb_before(&w->heap[c + 1], &w->heap[c])) ++c;
-    if (!bb_before(&w->heap[c], &last)) break;
-    w->heap[i] = w->heap[c];
-    i = c;
-  }
-  if (n > 0) w->heap[i] = last;
-  return top;
-}
+MOTE_HEAP(bb_heap, bb_pair_t, bb_before)
 
 /* Rank of the normal token with the bytes of two neighbours, or none. */
 static void bb_try_pair(bb_work_t *w, const uint8_t *p, int32_t left, int32_t right) {
@@ -390,7 +355,7 @@ static void bb_try_pair(bb_work_t *w, const uint8_t *p, int32_t left, int32_t ri
   if (id < 0 || w->t->types[id] != MOTE_PIECE_NORMAL || w->t->ranks[id] == BB_NO_RANK)
     return;
   bb_pair_t pr = {w->t->ranks[id], left, right, size};
-  bb_push(w, pr);
+  bb_heap_push(w->heap, &w->n_heap, pr);
 }
 
 /* Merges one pre-token (bytes p, len) and emits its ids. */
@@ -414,7 +379,7 @@ static void bb_merge(bb_work_t *w, const uint8_t *p, uint32_t len) {
   w->n_heap = 0;
   for (uint32_t i = 1; i < len; ++i) bb_try_pair(w, p, (int32_t)i - 1, (int32_t)i);
   while (w->n_heap > 0) {
-    bb_pair_t pr = bb_pop(w);
+    bb_pair_t pr = bb_heap_pop(w->heap, &w->n_heap);
     bb_sym_t *l = &w->sym[pr.left], *r = &w->sym[pr.right];
     if (l->len == 0 || r->len == 0 || l->len + r->len != pr.size) continue;
     l->len += r->len;
@@ -470,7 +435,7 @@ static void bb_merge_sink(bb_work_t *w, const uint8_t *p, uint32_t len, void *us
 static void *bb_scratch(const mote_allocator_t *a, bb_work_t *w, size_t len) {
   size_t n = len + 1;
   size_t bytes = n * (sizeof(uint32_t) * 2 + sizeof(bb_sym_t) + 3 * sizeof(bb_pair_t)) + n;
-  void *mem = bb_alloc(a, bytes);
+  void *mem = mote_tk_alloc(a, bytes);
   if (!mem) return NULL;
   w->sym = mem;
   w->heap = (bb_pair_t *)(w->sym + n);
@@ -528,7 +493,7 @@ mote_status_t mote_bbpe_encode(const mote_bbpe_t *t, const char *text, size_t le
     seg = i;
   }
   if (seg < len) bb_split(&w, t->cfg.pre_tokenizer, s + seg, len - seg, bb_merge_sink, NULL);
-  bb_free(&t->alloc, mem);
+  mote_tk_free(&t->alloc, mem);
   if (t->cfg.add_eos && t->cfg.eos_id >= 0) bb_emit(&w, t->cfg.eos_id);
   *out_count = w.count;
   MOTE_CHECK_OR_RETURN(w.count <= capacity, MOTE_ERR_BUFFER_TOO_SMALL,
@@ -565,7 +530,7 @@ mote_status_t mote_bbpe_pretokenize(uint32_t pre, const mote_allocator_t *alloc,
   MOTE_CHECK_OR_RETURN(mem, MOTE_ERR_OUT_OF_MEMORY, "pretokenize: out of memory");
   bb_ends_t e = {(const uint8_t *)text, ends, cap, 0};
   bb_split(&w, pre, (const uint8_t *)text, len, bb_ends_sink, &e);
-  bb_free(&a, mem);
+  mote_tk_free(&a, mem);
   *n_out = e.n;
   MOTE_CHECK_OR_RETURN(e.n <= cap, MOTE_ERR_BUFFER_TOO_SMALL,
                        "pretokenize: %zu pieces do not fit in %zu", e.n, cap);
