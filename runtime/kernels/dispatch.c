@@ -98,7 +98,7 @@ static int cpu_has_avxvnni(void) {
 }
 
 /* The AVX2 table with the int8-activation dot kernels on vpdpbusd (the
- * quantizer is AVX2's). Prefill keeps the AVX2 rule (q_f32_min_rows). */
+ * quantizer is AVX2's); prefill keeps int8 for 2- and 4-bit weights. */
 static mote_kernels_t kAvxVnni;
 static pthread_once_t kAvxVnniOnce = PTHREAD_ONCE_INIT;
 

@@ -59,6 +59,23 @@ TEST(Dispatch, Avx2WhereTheCpuHasIt) {
 #endif
 }
 
+#if defined(MOTE_HAVE_AVX2)
+// A VNNI table v is the AVX2 table with its own int8-activation dot kernels
+// (and, where own_quantizer, its own activation quantizer and layout).
+void ExpectAvx2PlusInt8(const mote_kernels_t *v, const char *isa, bool own_quantizer) {
+  const mote_kernels_t *a = mote_kernels_avx2();
+  EXPECT_STREQ(v->isa, isa);
+  EXPECT_EQ(v->linear_f32, a->linear_f32);
+  if (own_quantizer)
+    EXPECT_NE(v->linear_qact_i8, a->linear_qact_i8) << isa;
+  else
+    EXPECT_EQ(v->linear_qact_i8, a->linear_qact_i8) << isa;
+  EXPECT_NE(v->linear_q2_i8, a->linear_q2_i8) << isa;
+  EXPECT_NE(v->linear_q4_i8, a->linear_q4_i8) << isa;
+  EXPECT_NE(v->linear_q8_i8, a->linear_q8_i8) << isa;
+}
+#endif
+
 // AVX-VNNI: the table exactly where the CPU (and the compiler) has it; it
 // differs from the AVX2 table only in the int8-activation dot kernels.
 TEST(Dispatch, AvxVnniWhereTheCpuHasIt) {
@@ -67,13 +84,7 @@ TEST(Dispatch, AvxVnniWhereTheCpuHasIt) {
   bool has = __builtin_cpu_supports("avxvnni") && mote_kernels_avx2() != nullptr;
   ASSERT_EQ(mote_kernels_avxvnni() != nullptr, has);
   if (!has) GTEST_SKIP() << "no AVX-VNNI on this CPU";
-  const mote_kernels_t *v = mote_kernels_avxvnni(), *a = mote_kernels_avx2();
-  EXPECT_STREQ(v->isa, "avxvnni");
-  EXPECT_EQ(v->linear_f32, a->linear_f32);
-  EXPECT_EQ(v->linear_qact_i8, a->linear_qact_i8);
-  EXPECT_NE(v->linear_q2_i8, a->linear_q2_i8);
-  EXPECT_NE(v->linear_q4_i8, a->linear_q4_i8);
-  EXPECT_NE(v->linear_q8_i8, a->linear_q8_i8);
+  ExpectAvx2PlusInt8(mote_kernels_avxvnni(), "avxvnni", false);
 #else
   EXPECT_EQ(mote_kernels_avxvnni(), nullptr);
 #endif
@@ -89,13 +100,7 @@ TEST(Dispatch, Avx512VnniWhereTheCpuHasIt) {
              mote_kernels_avx2() != nullptr;
   ASSERT_EQ(mote_kernels_avx512vnni() != nullptr, has);
   if (!has) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
-  const mote_kernels_t *v = mote_kernels_avx512vnni(), *a = mote_kernels_avx2();
-  EXPECT_STREQ(v->isa, "avx512vnni");
-  EXPECT_EQ(v->linear_f32, a->linear_f32);
-  EXPECT_NE(v->linear_qact_i8, a->linear_qact_i8);
-  EXPECT_NE(v->linear_q2_i8, a->linear_q2_i8);
-  EXPECT_NE(v->linear_q4_i8, a->linear_q4_i8);
-  EXPECT_NE(v->linear_q8_i8, a->linear_q8_i8);
+  ExpectAvx2PlusInt8(mote_kernels_avx512vnni(), "avx512vnni", true);
 #else
   EXPECT_EQ(mote_kernels_avx512vnni(), nullptr);
 #endif
