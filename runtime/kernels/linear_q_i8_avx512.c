@@ -73,36 +73,44 @@ MOTE_INLINE __m512 scales16(const int SH, const void *s, size_t i, size_t have) 
   return _mm512_maskz_loadu_ps((__mmask16)m, (const float *)s + i);
 }
 
-/* Prefetch distance of the 512-bit tile (it consumes a line per row twice
- * as fast as the AVX2 tile): 1B shape, w2 decode tok/s at 1 / 2 threads,
- * session 3: none 14.6 / 26.4, 3 KiB 19.3 / 37.3, 4 KiB 17.9 / 33.8, 6 KiB
- * 20.5-20.6 / 38.7-39.0, 8 KiB 19.8 / 36.1, 12 KiB 19.9 / 36.1, 24 KiB
- * 19.1 / 35.8. */
-#ifndef PF512
-#define PF512 6144
+/* Prefetch distance of the 512-bit tile, in bytes ahead of each row's
+ * current line, by row length (docs/quant-kernels.md "Prefetch distance"):
+ * measured with both threads streaming a 0.7 GB W, the best distance is 6
+ * rows ahead for rows of up to 1 KiB and 3 rows for longer ones, and a
+ * distance that is a whole number of 4-row tiles is never the best.
+ * PF512 (bytes) fixes it, for measuring. */
+#ifndef PF512_HINT
+#define PF512_HINT _MM_HINT_T0
 #endif
+static inline size_t pf512(size_t row_bytes) {
+#ifdef PF512
+  (void)row_bytes;
+  return PF512;
+#else
+  if (row_bytes < 256) return 1536; /* small W: in cache anyway */
+  return row_bytes * (row_bytes >= 2048 ? 3 : 6);
+#endif
+}
 
 enum { SC_ONE, SC_PER_SUPER, SC_LOAD, SC_GENERIC };
 
-MOTE_INLINE void qi8_tile512(const int bits, const int SH, const int NN, const int8_t *xq,
-                             const float *d, const float *bs, size_t K,
-                             const uint8_t *row0, const uint8_t *s0, size_t ng,
-                             size_t group, size_t row_bytes, const uint8_t *codes_end,
-                             float *out) {
-  (void)codes_end; /* masked loads never read past a row */
+/* The tile for one way of finding scales (MODE, a compile-time constant per
+ * instance, so the row loop below unrolls with its accumulators in registers
+ * and no per-row branch or mask arithmetic is left in it). */
+MOTE_INLINE void tile512_mode(const int bits, const int SH, const int NN, const int MODE,
+                              const int8_t *xq, const float *d, const float *bs, size_t K,
+                              const uint8_t *row0, const uint8_t *s0, size_t ng,
+                              size_t group, size_t row_bytes, float *out) {
   const size_t bps = 2 * BPC(bits), cw = 32 * bps; /* blocks, weights per super-chunk */
   const size_t nsc = (K + cw - 1) / cw, nblk = (K + 31) / 32;
+  const size_t sbytes = ng * (SH ? 2 : 4); /* one row's scales */
+  const size_t pf = pf512(row_bytes);
   const float off = bits == 2 ? 1.5f : bits == 4 ? 7.5f : 0.0f;
   const __m512 offv = _mm512_set1_ps(off * (float)bps / 16.0f); /* per lane */
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i bidx = _mm512_srli_epi32(lane, bits == 2 ? 1 : bits == 4 ? 2 : 3);
   const __mmask16 bmask = (__mmask16)((1u << bps) - 1u);
-  /* How a super-chunk's weight scales are found. */
-  const int mode = group >= K                ? SC_ONE
-                   : group % cw == 0         ? SC_PER_SUPER
-                   : cw % group == 0         ? SC_LOAD
-                                             : SC_GENERIC;
-  const size_t nps = mode == SC_LOAD ? cw / group : 1; /* scales per super-chunk */
+  const size_t nps = MODE == SC_LOAD ? cw / group : 1; /* scales per super-chunk */
   const __m512i sidx = _mm512_srli_epi32(
       lane, nps == 8 ? 1 : nps == 4 ? 2 : nps == 2 ? 3 : 4);
   __m512 acc[4];
@@ -117,21 +125,21 @@ MOTE_INLINE void qi8_tile512(const int bits, const int SH, const int NN, const i
                                   offv);
     const size_t rem = row_bytes - c * 64;
     const __mmask64 cmask = rem >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << rem) - 1);
+    const size_t i0 = c * nps, have = ng - i0; /* SC_LOAD: this chunk's first scale */
     for (int r = 0; r < NN; ++r) {
       const uint8_t *w = row0 + (size_t)r * row_bytes + c * 64;
-      _mm_prefetch((const char *)(w + PF512), _MM_HINT_T0);
+      _mm_prefetch((const char *)(w + pf), PF512_HINT);
       const __m512i v = _mm512_maskz_loadu_epi8(cmask, w);
       const __m512 is = _mm512_cvtepi32_ps(dot_super(bits, v, xc));
       const __m512 t = bits == 8 ? _mm512_mul_ps(is, dv) : _mm512_fmsub_ps(is, dv, ov);
-      const void *sr = s0 + (size_t)r * ng * (SH ? 2 : 4);
+      const void *sr = s0 + (size_t)r * sbytes;
       __m512 ws;
-      if (mode == SC_ONE) {
+      if (MODE == SC_ONE) {
         ws = _mm512_set1_ps(scale_at(SH, sr, 0));
-      } else if (mode == SC_PER_SUPER) {
+      } else if (MODE == SC_PER_SUPER) {
         ws = _mm512_set1_ps(scale_at(SH, sr, c * cw / group));
-      } else if (mode == SC_LOAD) {
-        const size_t i0 = c * nps;
-        ws = _mm512_permutexvar_ps(sidx, scales16(SH, sr, i0, ng - i0));
+      } else if (MODE == SC_LOAD) {
+        ws = _mm512_permutexvar_ps(sidx, scales16(SH, sr, i0, have));
       } else { /* a group size that neither holds nor divides a super-chunk */
         float v16[16];
         for (int l = 0; l < 16; ++l) {
@@ -144,6 +152,25 @@ MOTE_INLINE void qi8_tile512(const int bits, const int SH, const int NN, const i
     }
   }
   for (int r = 0; r < NN; ++r) out[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+MOTE_INLINE void qi8_tile512(const int bits, const int SH, const int NN, const int8_t *xq,
+                             const float *d, const float *bs, size_t K,
+                             const uint8_t *row0, const uint8_t *s0, size_t ng,
+                             size_t group, size_t row_bytes, const uint8_t *codes_end,
+                             float *out) {
+  (void)codes_end; /* masked loads never read past a row */
+  const size_t cw = 64 * BPC(bits); /* weights per super-chunk */
+  if (group >= K)
+    tile512_mode(bits, SH, NN, SC_ONE, xq, d, bs, K, row0, s0, ng, group, row_bytes, out);
+  else if (group % cw == 0)
+    tile512_mode(bits, SH, NN, SC_PER_SUPER, xq, d, bs, K, row0, s0, ng, group, row_bytes,
+                 out);
+  else if (cw % group == 0)
+    tile512_mode(bits, SH, NN, SC_LOAD, xq, d, bs, K, row0, s0, ng, group, row_bytes, out);
+  else
+    tile512_mode(bits, SH, NN, SC_GENERIC, xq, d, bs, K, row0, s0, ng, group, row_bytes,
+                 out);
 }
 
 void mote_linear_qact_i8_avx512(unsigned bits, const float *x, size_t K,

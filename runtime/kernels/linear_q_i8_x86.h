@@ -256,8 +256,12 @@ MOTE_INLINE void linear_q_i8_x86(const int bits, const int SH, const int wide,
     const size_t nn = n_end - n0 < 4 ? n_end - n0 : 4;
     const uint8_t *row0 = codes + n0 * row_bytes;
     const uint8_t *s0 = (const uint8_t *)scales + n0 * ng * esz;
-    if (n0 + 4 <= n_end) /* the scales as far ahead, in rows */
-      _mm_prefetch((const char *)(s0 + (PF_BYTES / row_bytes + 4) * ng * esz), _MM_HINT_T0);
+    if (n0 + 4 <= n_end) { /* the scales as far ahead, in rows: every line of
+                              * the 4 rows' scales (g32: 8 lines at K = 2048) */
+      const uint8_t *sp = s0 + (PF_BYTES / row_bytes + 4) * ng * esz;
+      for (size_t o = 0; o < 4 * ng * esz; o += 64)
+        _mm_prefetch((const char *)(sp + o), _MM_HINT_T0);
+    }
     for (size_t t = 0; t < T; ++t) {
       const int8_t *xq = a->q + t * kp;
       const float *d = a->d + t * nb, *bs = a->bs + t * nb;
