@@ -73,24 +73,8 @@ MOTE_INLINE __m512 scales16(const int SH, const void *s, size_t i, size_t have) 
   return _mm512_maskz_loadu_ps((__mmask16)m, (const float *)s + i);
 }
 
-/* Prefetch distance of the 512-bit tile, in bytes ahead of each row's
- * current line, by row length (docs/quant-kernels.md "Prefetch distance"):
- * measured with both threads streaming a 0.7 GB W, the best distance is 6
- * rows ahead for rows of up to 1 KiB and 3 rows for longer ones, and a
- * distance that is a whole number of 4-row tiles is never the best.
- * PF512 (bytes) fixes it, for measuring. */
-#ifndef PF512_HINT
-#define PF512_HINT _MM_HINT_T0
-#endif
-static inline size_t pf512(size_t row_bytes) {
-#ifdef PF512
-  (void)row_bytes;
-  return PF512;
-#else
-  if (row_bytes < 256) return 1536; /* small W: in cache anyway */
-  return row_bytes * (row_bytes >= 2048 ? 3 : 6);
-#endif
-}
+/* The 512-bit tile prefetches as far ahead as the 256-bit one
+ * (qi8_prefetch_distance: the same rule measured best for both). */
 
 enum { SC_ONE, SC_PER_SUPER, SC_LOAD, SC_GENERIC };
 
@@ -104,7 +88,7 @@ MOTE_INLINE void tile512_mode(const int bits, const int SH, const int NN, const 
   const size_t bps = 2 * BPC(bits), cw = 32 * bps; /* blocks, weights per super-chunk */
   const size_t nsc = (K + cw - 1) / cw, nblk = (K + 31) / 32;
   const size_t sbytes = ng * (SH ? 2 : 4); /* one row's scales */
-  const size_t pf = pf512(row_bytes);
+  const size_t pf = qi8_prefetch_distance(row_bytes);
   const float off = bits == 2 ? 1.5f : bits == 4 ? 7.5f : 0.0f;
   const __m512 offv = _mm512_set1_ps(off * (float)bps / 16.0f); /* per lane */
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -128,7 +112,7 @@ MOTE_INLINE void tile512_mode(const int bits, const int SH, const int NN, const 
     const size_t i0 = c * nps, have = ng - i0; /* SC_LOAD: this chunk's first scale */
     for (int r = 0; r < NN; ++r) {
       const uint8_t *w = row0 + (size_t)r * row_bytes + c * 64;
-      _mm_prefetch((const char *)(w + pf), PF512_HINT);
+      _mm_prefetch((const char *)(w + pf), _MM_HINT_T0);
       const __m512i v = _mm512_maskz_loadu_epi8(cmask, w);
       const __m512 is = _mm512_cvtepi32_ps(dot_super(bits, v, xc));
       const __m512 t = bits == 8 ? _mm512_mul_ps(is, dv) : _mm512_fmsub_ps(is, dv, ov);

@@ -180,14 +180,22 @@ MOTE_INLINE __m256 wscale(const int bits, const int SH, const void *s, size_t ng
   return expand4(bits, _mm_loadu_ps(v));
 }
 
-/* Prefetch distance in bytes of codes. Decode tok/s on the 1B shape at 2
- * threads (w2 / w8), docs/quant-kernels.md: 1 KiB 32.0 / -, 4 KiB 28.9 /
- * 13.9, 8 KiB 34.2 / -, 12 KiB 35.6 / 15.8, 16 KiB 35.3 / -, 32 KiB 32.5 / -.
- * (4 KiB is a dip against the trend, probably 4 KiB aliasing between the
- * prefetch and the demand loads.) */
-#ifndef PF_BYTES
-#define PF_BYTES 12288
+/* Prefetch distance in bytes of codes, ahead of each row's current line,
+ * by row length: 6 rows ahead for rows of up to 1 KiB, 3 rows for longer
+ * ones. Measured with both threads streaming a ~0.7 GB W (session 4,
+ * docs/quant-kernels.md "Prefetch distance"): the best distance depends on
+ * the row length, not on a byte count (one fixed distance lost up to 40% on
+ * some shape), and a whole number of 4-row tiles is never the best.
+ * PF_BYTES fixes a distance, for measuring. */
+MOTE_INLINE size_t qi8_prefetch_distance(size_t row_bytes) {
+#ifdef PF_BYTES
+  (void)row_bytes;
+  return PF_BYTES;
+#else
+  if (row_bytes < 256) return 1536; /* small W: in cache anyway */
+  return row_bytes * (row_bytes >= 2048 ? 3 : 6);
 #endif
+}
 
 /* NN (1..4) rows from row0 against one token's activations. */
 MOTE_INLINE void qi8_tile(const int bits, const int SH, const int NN, const int8_t *xq,
@@ -200,6 +208,7 @@ MOTE_INLINE void qi8_tile(const int bits, const int SH, const int NN, const int8
   const float off = bits == 2 ? 1.5f : bits == 4 ? 7.5f : 0.0f;
   const __m256 offv = _mm256_set1_ps(off * (float)bpc / 8.0f); /* per lane */
   const size_t cpg = group % cw == 0 ? group / cw : 1; /* chunks per group */
+  const size_t pf = qi8_prefetch_distance(row_bytes);
   size_t gi = 0, gc = 0;
   __m256 acc[4];
   for (int r = 0; r < NN; ++r) acc[r] = _mm256_setzero_ps();
@@ -210,11 +219,11 @@ MOTE_INLINE void qi8_tile(const int bits, const int SH, const int NN, const int8
                                 : _mm256_mul_ps(expand_blocks(bits, bs + c * bpc), offv);
     for (int r = 0; r < NN; ++r) {
       const uint8_t *w = row0 + (size_t)r * row_bytes + c * 32;
-      /* Software prefetch PF_BYTES ahead (codes are read row after row, 4
-       * rows interleaved), each line once: decode streams W from DRAM, and
-       * one core's demand misses alone leave up to half the bandwidth unused
+      /* Software prefetch pf ahead (codes are read row after row, 4 rows
+       * interleaved), each line once: decode streams W from DRAM, and one
+       * core's demand misses alone leave up to half the bandwidth unused
        * (measured). */
-      if ((c & 1) == 0) _mm_prefetch((const char *)(w + PF_BYTES), _MM_HINT_T0);
+      if ((c & 1) == 0) _mm_prefetch((const char *)(w + pf), _MM_HINT_T0);
       uint8_t tail[32];
       /* The row's last, partial chunk: its bytes past the row (the next row's
        * codes) meet zero activations; only at the end of W are they copied. */
@@ -258,7 +267,7 @@ MOTE_INLINE void linear_q_i8_x86(const int bits, const int SH, const int wide,
     const uint8_t *s0 = (const uint8_t *)scales + n0 * ng * esz;
     if (n0 + 4 <= n_end) { /* the scales as far ahead, in rows: every line of
                               * the 4 rows' scales (g32: 8 lines at K = 2048) */
-      const uint8_t *sp = s0 + (PF_BYTES / row_bytes + 4) * ng * esz;
+      const uint8_t *sp = s0 + (qi8_prefetch_distance(row_bytes) / row_bytes + 4) * ng * esz;
       for (size_t o = 0; o < 4 * ng * esz; o += 64)
         _mm_prefetch((const char *)(sp + o), _MM_HINT_T0);
     }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "kernels_internal.h"
@@ -171,6 +172,52 @@ void QI8Shapes(benchmark::internal::Benchmark *b) {
   b->ArgNames({"isa", "bits", "T", "N", "K", "f16"});
 }
 BENCHMARK(BM_LinearQI8)->Apply(QI8Shapes);
+
+// Decode from DRAM (session 4): a W of ~0.7 GB (far beyond any cache but
+// this machine's shared 480 MB L3), G = 32, f16 scales, split by rows over
+// two threads as the executor does, activations quantized once. GB/s of
+// codes + scales against what the bandwidth probe of mote-bench reads: the
+// figure the prefetch distance (linear_q_i8_x86.h) was tuned on.
+// Args: isa, bits, K.
+void BM_LinearQI8Stream(benchmark::State &state) {
+  const mote_kernels_t *k = Table((int)state.range(0));
+  if (!k) {
+    state.SkipWithError("ISA not available");
+    return;
+  }
+  size_t bits = state.range(1), K = state.range(2), G = 32, ng = K / G;
+  size_t row_bytes = K * bits / 8, N = (size_t(600) << 20) / row_bytes;
+  mote_linear_q_i8_fn f = bits == 2 ? k->linear_q2_i8 : bits == 4 ? k->linear_q4_i8
+                                                                  : k->linear_q8_i8;
+  std::vector<uint8_t> codes(N * row_bytes);
+  std::mt19937 rng(1);
+  for (auto &c : codes) c = uint8_t(rng());
+  std::vector<uint16_t> half(N * ng, 0x2e66);
+  std::vector<float> x(K), y(N);
+  for (float &v : x) v = std::uniform_real_distribution<float>(-1, 1)(rng);
+  const size_t kp = mote_act_i8_kp(K);
+  std::vector<int8_t> q(kp);
+  std::vector<float> xd(kp / 32), xs(kp / 32);
+  mote_act_i8_t a{q.data(), xd.data(), xs.data(), kp};
+  k->linear_qact_i8((unsigned)bits, x.data(), K, &a, 0, 1);
+  auto half_rows = [&](size_t b, size_t e) {
+    f(&a, 1, K, codes.data(), half.data(), 1, G, row_bytes, nullptr, y.data(), N, b, e);
+  };
+  for (auto _ : state) {
+    std::thread other(half_rows, N / 2, N);
+    half_rows(0, N / 2);
+    other.join();
+    benchmark::ClobberMemory();
+  }
+  state.counters["W_B/s"] = benchmark::Counter((double)N * row_bytes + 2.0 * N * ng,
+                                               benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(k->isa);
+}
+BENCHMARK(BM_LinearQI8Stream)
+    ->ArgsProduct({{1, 3}, {2, 4, 8}, {2048, 8192}})
+    ->ArgNames({"isa", "bits", "K"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 } // namespace
 
