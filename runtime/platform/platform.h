@@ -16,11 +16,16 @@ typedef struct mote_pal_mapping {
   const void *data;
   size_t size;
   void *handle; /* platform detail */
+  size_t handle_size; /* platform detail */
 } mote_pal_mapping_t;
 
 /* Maps `path` read-only; sets the thread's error and returns MOTE_ERR_IO on
  * failure. An empty file maps to data=NULL, size=0. */
 mote_status_t mote_pal_map_file(const char *path, mote_pal_mapping_t *out);
+/* Reads `path` into fresh anonymous memory instead (MOTE_OPEN_READ_INTO_MEMORY),
+ * 2 MiB-aligned and advised for transparent huge pages where the OS has them;
+ * released by mote_pal_unmap_file. Errors as mote_pal_map_file. */
+mote_status_t mote_pal_read_file(const char *path, mote_pal_mapping_t *out);
 void mote_pal_unmap_file(mote_pal_mapping_t *m);
 
 /* Monotonic time in nanoseconds. */

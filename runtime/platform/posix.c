@@ -38,11 +38,65 @@ mote_status_t mote_pal_map_file(const char *path, mote_pal_mapping_t *out) {
   out->data = p;
   out->size = (size_t)st.st_size;
   out->handle = p;
+  out->handle_size = (size_t)st.st_size;
+  return MOTE_OK;
+}
+
+#define HUGE_ALIGN ((size_t)2 << 20)
+
+mote_status_t mote_pal_read_file(const char *path, mote_pal_mapping_t *out) {
+  memset(out, 0, sizeof(*out));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return mote_set_error(MOTE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return mote_set_error(MOTE_ERR_IO, "%s: not a regular file", path);
+  }
+  size_t size = (size_t)st.st_size;
+  if (size == 0) {
+    close(fd);
+    return MOTE_OK;
+  }
+  /* Reserve size + 2 MiB, so that a 2 MiB-aligned start exists inside it:
+   * huge pages need aligned virtual addresses. */
+  size_t reserve = size + HUGE_ALIGN;
+  void *r = mmap(NULL, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (r == MAP_FAILED) {
+    int err = errno;
+    close(fd);
+    return mote_set_error(MOTE_ERR_OUT_OF_MEMORY, "%s: cannot reserve %zu bytes: %s", path,
+                          reserve, strerror(err));
+  }
+  uint8_t *p = (uint8_t *)(((uintptr_t)r + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
+#ifdef MADV_HUGEPAGE
+  (void)madvise(p, size, MADV_HUGEPAGE); /* advice: ignored where unsupported */
+#endif
+  size_t got = 0;
+  while (got < size) {
+    ssize_t n = pread(fd, p + got, size - got, (off_t)got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = n < 0 ? errno : EIO;
+      close(fd);
+      munmap(r, reserve);
+      return mote_set_error(MOTE_ERR_IO, "%s: read failed at byte %zu: %s", path, got,
+                            n < 0 ? strerror(err) : "file shrank while reading");
+    }
+    got += (size_t)n;
+  }
+  close(fd);
+  (void)mprotect(r, reserve, PROT_READ); /* the weights are read-only from here */
+  out->data = p;
+  out->size = size;
+  out->handle = r;
+  out->handle_size = reserve;
   return MOTE_OK;
 }
 
 void mote_pal_unmap_file(mote_pal_mapping_t *m) {
-  if (m && m->handle) munmap(m->handle, m->size);
+  if (m && m->handle) munmap(m->handle, m->handle_size);
   if (m) memset(m, 0, sizeof(*m));
 }
 

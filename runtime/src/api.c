@@ -118,7 +118,9 @@ mote_status_t mote_model_open(const char *path, const mote_model_options_t *opt,
   *out = NULL;
   mote_model_t *m;
   MOTE_RETURN_IF_ERROR(model_new(path, opt, &m));
-  mote_status_t st = mote_pal_map_file(path, &m->map);
+  mote_status_t st = opt && (opt->flags & MOTE_OPEN_READ_INTO_MEMORY)
+                         ? mote_pal_read_file(path, &m->map)
+                         : mote_pal_map_file(path, &m->map);
   if (st == MOTE_OK) st = model_init(m, m->map.data, m->map.size, opt);
   if (st != MOTE_OK) {
     mote_model_close(m);

@@ -74,6 +74,39 @@ TEST(Stories, GreedyTextMatchesLlama2c) {
   mote_model_close(m);
 }
 
+// MOTE_OPEN_READ_INTO_MEMORY reads the file into the model's own memory: the
+// same logits, bit for bit, as the mapped file; a missing file is an I/O
+// error naming it.
+TEST(Stories, ReadIntoMemoryMatchesMapping) {
+  ASSERT_FALSE(bundle_path().empty());
+  const int32_t ids[] = {1, 403, 407, 261, 378};
+  std::vector<float> want;
+  for (uint32_t flags : {0u, unsigned(MOTE_OPEN_READ_INTO_MEMORY)}) {
+    mote_model_options_t o{flags, nullptr};
+    mote_model_t *m = nullptr;
+    ASSERT_EQ(mote_model_open(bundle_path().c_str(), &o, &m), MOTE_OK) << mote_last_error();
+    mote_model_info_t info;
+    ASSERT_EQ(mote_model_get_info(m, &info), MOTE_OK);
+    mote_session_options_t so{1, 0};
+    mote_session_t *s = nullptr;
+    ASSERT_EQ(mote_session_create(m, &so, &s), MOTE_OK) << mote_last_error();
+    const float *lg = nullptr;
+    ASSERT_EQ(mote_session_prefill(s, ids, 5, &lg), MOTE_OK) << mote_last_error();
+    std::vector<float> got(lg, lg + info.vocab_size);
+    if (flags == 0)
+      want = got;
+    else
+      EXPECT_EQ(0, std::memcmp(want.data(), got.data(), got.size() * sizeof(float)));
+    mote_session_destroy(s);
+    mote_model_close(m);
+  }
+  mote_model_options_t o{MOTE_OPEN_READ_INTO_MEMORY, nullptr};
+  mote_model_t *m = nullptr;
+  EXPECT_EQ(mote_model_open("/nonexistent/x.mote", &o, &m), MOTE_ERR_IO);
+  EXPECT_NE(std::string(mote_last_error()).find("/nonexistent/x.mote"), std::string::npos);
+  EXPECT_EQ(m, nullptr);
+}
+
 TEST(Stories, CorruptRealBundle) {
   ASSERT_FALSE(bundle_path().empty());
   std::string f = read_file(bundle_path());

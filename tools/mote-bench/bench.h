@@ -20,6 +20,7 @@ typedef struct bench_options {
   int json;
   int no_bandwidth;
   int no_verify;
+  int read_into_memory; /* --read: MOTE_OPEN_READ_INTO_MEMORY */
   int help;
   /* --perplexity FILE (perplexity.c) */
   const char *ppl_file;

@@ -31,6 +31,8 @@ static void print_usage(FILE *f) {
         "  --reps N             timed reps; medians are reported (default 3)\n"
         "  --no-bandwidth       skip the memory-bandwidth probe\n"
         "  --no-verify          skip section checksums at open\n"
+        "  --read               read the bundle into memory (huge pages) instead of\n"
+        "                       mapping it (MOTE_OPEN_READ_INTO_MEMORY)\n"
         "  --perplexity FILE    perplexity of a text file instead of speed\n"
         "  --ppl-context N      window tokens (default 256)\n"
         "  --ppl-stride N       window step; the last N targets count (default 128)\n"
@@ -158,6 +160,8 @@ static int parse_options(int argc, char **argv, bench_options_t *o) {
       o->no_bandwidth = 1;
     } else if (strcmp(a, "--no-verify") == 0) {
       o->no_verify = 1;
+    } else if (strcmp(a, "--read") == 0) {
+      o->read_into_memory = 1;
     } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       o->help = 1;
     } else {
@@ -363,7 +367,8 @@ int main(int argc, char **argv) {
   static bench_report_t report;
   report.opt = &opt;
   mote_model_options_t mo = {0};
-  mo.flags = opt.no_verify ? MOTE_OPEN_SKIP_SECTION_CHECKSUMS : 0;
+  mo.flags = (opt.no_verify ? MOTE_OPEN_SKIP_SECTION_CHECKSUMS : 0u) |
+             (opt.read_into_memory ? MOTE_OPEN_READ_INTO_MEMORY : 0u);
   mote_model_t *model = NULL;
   if (mote_model_open(opt.model_path, &mo, &model) != MOTE_OK)
     return fail(opt.model_path);

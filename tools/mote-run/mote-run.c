@@ -216,7 +216,8 @@ static int generate(run_state_t *s) {
 
 static int open_all(run_state_t *s) {
   mote_model_options_t mo = {0};
-  mo.flags = s->opt->no_verify ? MOTE_OPEN_SKIP_SECTION_CHECKSUMS : 0;
+  mo.flags = (s->opt->no_verify ? MOTE_OPEN_SKIP_SECTION_CHECKSUMS : 0u) |
+             (s->opt->read_into_memory ? MOTE_OPEN_READ_INTO_MEMORY : 0u);
   if (mote_model_open(s->opt->model_path, &mo, &s->model) != MOTE_OK)
     return fail(s->opt->model_path);
   if (mote_model_get_info(s->model, &s->info) != MOTE_OK)

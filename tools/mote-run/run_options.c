@@ -20,6 +20,8 @@ void run_print_usage(int stream_is_stderr) {
       "  --threads N         worker threads, 0 = all cores (default 0)\n"
       "  --context N         KV-cache size in tokens, 0 = the bundle's\n"
       "  --no-verify         skip section checksums at open\n"
+      "  --read              read the bundle into memory (huge pages) instead of\n"
+      "                      mapping it: faster decode, private memory\n"
       "  --tokenize          print the prompt's token ids and exit\n"
       "  --ids \"1 2 3\"       use these ids as the prompt (no BOS, no echo)\n"
       "  --no-bos            do not prepend BOS to the prompt\n"
@@ -93,7 +95,7 @@ static int parse_flag(const char *name, run_options_t *o) {
       {"--no-verify", &o->no_verify}, {"--tokenize", &o->tokenize_only},
       {"--no-bos", &o->no_bos},       {"--step", &o->step},
       {"--print-ids", &o->print_ids}, {"--help", &o->help},
-      {"-h", &o->help}};
+      {"-h", &o->help},               {"--read", &o->read_into_memory}};
   for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
     if (strcmp(name, flags[i].name) == 0) {
       *flags[i].field = 1;

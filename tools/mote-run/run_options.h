@@ -20,6 +20,7 @@ typedef struct run_options {
   uint32_t n_threads;      /* --threads; 0 = all cores */
   uint32_t context;        /* --context; 0 = the bundle's */
   int no_verify;
+  int read_into_memory; /* --read: MOTE_OPEN_READ_INTO_MEMORY */
   int tokenize_only;
   int no_bos;
   int step;

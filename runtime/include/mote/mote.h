@@ -66,7 +66,13 @@ typedef struct mote_model mote_model_t;
 enum {
   /* Skip the XXH64 check of large sections at open (the manifest and
    * header are always checked). */
-  MOTE_OPEN_SKIP_SECTION_CHECKSUMS = 1u << 0
+  MOTE_OPEN_SKIP_SECTION_CHECKSUMS = 1u << 0,
+  /* Read the bundle into the model's own anonymous memory (2 MiB-aligned,
+   * advised for transparent huge pages) instead of mapping the file, as
+   * llama.cpp's --no-mmap: a copy at open and pages the OS can no longer
+   * share or drop, for fewer TLB misses while decode streams the weights
+   * (docs/runtime.md "Reading the bundle into memory"). */
+  MOTE_OPEN_READ_INTO_MEMORY = 1u << 1
 };
 
 typedef struct mote_model_options {
