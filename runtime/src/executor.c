@@ -103,7 +103,7 @@ static void run_add(void *c, size_t b, size_t e, uint32_t tid) {
  * when small, else in chunks of at least CHUNK_WORK each (claiming a chunk
  * costs ~0.2 us of cache-line traffic), in multiples of `grain`. */
 static void par(const mote_session_t *s, size_t n, size_t grain, uint64_t work,
-                mote_range_fn fn, job_t *j) {
+                mote_range_fn fn, void *j) {
   if (work < PAR_MIN_WORK) {
     fn(j, 0, n, 0);
     return;
@@ -214,11 +214,114 @@ static void par_qlinear(const mote_session_t *s, job_t *j, uint64_t work) {
   par(s, j->N, 64, work, run_linear_q_i8, j);
 }
 
+static uint32_t step_rows(const mote_graph_t *g, const mote_step_t *st, uint32_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Linears that share their input, in one parallel region                   */
+/* ------------------------------------------------------------------------ */
+
+/* Consecutive LINEAR steps over the same activation (q/k/v, gate/up) whose
+ * quantized weights take the int8 path with one activation layout run as
+ * one region over their rows laid end to end, after one quantization of x:
+ * one fork/join instead of up to MAX_FUSED, and one tail where a thread
+ * waits for the other's last chunk (decode is memory-bound, so a tail with
+ * one thread streaming runs at about half speed). docs/quant-kernels.md
+ * "Fused linears". */
+#define MAX_FUSED 4
+
+typedef struct fused_job {
+  job_t part[MAX_FUSED];
+  size_t start[MAX_FUSED + 1]; /* part i owns rows [start[i], start[i+1]) */
+  int n;
+} fused_job_t;
+
+static void run_fused_q_i8(void *c, size_t b, size_t e, uint32_t tid) {
+  fused_job_t *f = c;
+  for (int i = 0; i < f->n; ++i) {
+    size_t lo = f->start[i], hi = f->start[i + 1];
+    size_t bb = b > lo ? b : lo, ee = e < hi ? e : hi;
+    if (bb < ee) run_linear_q_i8(&f->part[i], bb - lo, ee - lo, tid);
+  }
+}
+
+/* Fills j for LINEAR step st over n rows as exec_step would; returns 0 when
+ * W is not quantized. */
+static int linear_q_job(const mote_session_t *s, const mote_graph_t *g,
+                        const mote_step_t *st, uint32_t n, job_t *j) {
+  const mote_tensor_t *t = qtensor(s, g, st->operands[1]);
+  if (!t) return 0;
+  memset(j, 0, sizeof *j);
+  j->k = s->k;
+  j->x = fptr(s, g, st->operands[0]);
+  j->bias = st->n_operands == 3 ? fptr(s, g, st->operands[2]) : NULL;
+  j->y = fptr(s, g, st->results[0]);
+  j->T = n;
+  j->K = opv(g, st, 0)->shape[1];
+  j->N = opv(g, st, 1)->shape[0];
+  set_qweight(j, t);
+  return 1;
+}
+
+/* How many steps from k on (1 = just k) run as one fused region. */
+static uint32_t fusable(const mote_session_t *s, const mote_graph_t *g, uint32_t k,
+                        uint32_t n, int want_logits) {
+  const mote_step_t *a = &g->steps[k];
+  if (a->op != MOTE_OP_LINEAR || !s->k->linear_qact_i8) return 1;
+  job_t ja;
+  if (!linear_q_job(s, g, a, n, &ja) || !use_int8(s, &ja, mote_act_i8_kp(ja.K))) return 1;
+  uint32_t m = 1;
+  while (m < MAX_FUSED && k + m < g->n_steps) {
+    const mote_step_t *b = &g->steps[k + m];
+    job_t jb;
+    if (b->op != MOTE_OP_LINEAR || b->operands[0] != a->operands[0] ||
+        (!want_logits && b->results[0] == g->output_logits) ||
+        step_rows(g, b, n) != step_rows(g, a, n) || !linear_q_job(s, g, b, n, &jb) ||
+        jb.qbits != ja.qbits || !use_int8(s, &jb, mote_act_i8_kp(jb.K)))
+      break;
+    /* b must not read what an earlier fused step writes (its input is a's,
+     * produced before k; its weight and bias are weights, but check). */
+    int reads_earlier = 0;
+    for (uint32_t i = 0; i < m; ++i)
+      for (uint32_t o = 0; o < b->n_operands; ++o)
+        reads_earlier |= b->operands[o] == g->steps[k + i].results[0];
+    if (reads_earlier) break;
+    ++m;
+  }
+  return m;
+}
+
+static void exec_fused(mote_session_t *s, const mote_graph_t *g, uint32_t k, uint32_t m,
+                       uint32_t n) {
+  fused_job_t f;
+  f.n = (int)m;
+  f.start[0] = 0;
+  uint64_t work = 0;
+  for (uint32_t i = 0; i < m; ++i) {
+    job_t *j = &f.part[i];
+    (void)linear_q_job(s, g, &g->steps[k + i], n, j); /* fusable() checked it */
+    j->act.q = s->act_q;
+    j->act.d = s->act_d;
+    j->act.bs = s->act_bs;
+    j->act.kp = mote_act_i8_kp(j->K);
+    j->qi8fn = j->qbits == 2 ? j->k->linear_q2_i8 : j->qbits == 4 ? j->k->linear_q4_i8
+                                                                   : j->k->linear_q8_i8;
+    f.start[i + 1] = f.start[i] + j->N;
+    work += (uint64_t)n * j->N * j->K;
+  }
+  if (!s->fused_logged) { /* once per session: tests check fusion ran */
+    s->fused_logged = 1;
+    mote_pal_log(MOTE_LOG_DEBUG, "executor: graph %.*s fuses %u LINEAR steps from step %u",
+                 (int)g->name.n, g->name.p, m, k);
+  }
+  job_t *j0 = &f.part[0];
+  par(s, j0->T, 1, (uint64_t)j0->T * j0->K * 4, run_qact_i8, j0);
+  par(s, f.start[m], 64, work, run_fused_q_i8, &f);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The schedule                                                             */
 /* ------------------------------------------------------------------------ */
 
-static uint32_t step_rows(const mote_graph_t *g, const mote_step_t *st, uint32_t n);
 
 /* LORA_LINEAR's adapter part (docs/lora.md). tmp (n, r) = scale * x . A^T
  * in the session's scratch (f32 linear kernel); then y += tmp . B^T with the
@@ -535,6 +638,12 @@ mote_status_t mote_exec_graph_padded(mote_session_t *s, const mote_graph_t *g,
         g->steps[k].results[0] == g->output_logits)
       continue;
     uint32_t rows = step_rows(g, &g->steps[k], n);
+    uint32_t m = s->fuse_linears ? fusable(s, g, k, rows, out_logits != NULL) : 1;
+    if (m > 1) {
+      exec_fused(s, g, k, m, rows);
+      k += m - 1;
+      continue;
+    }
     /* A one-row step (after LAST_ROW) works on the last real row. */
     exec_step(s, g, &g->steps[k], rows, rows < n ? n_real - 1 : 0,
               rows < n ? 0 : n_real - 1);

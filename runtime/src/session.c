@@ -133,6 +133,8 @@ mote_status_t mote_session_create(mote_model_t *m, const mote_session_options_t 
     }
     s->tok_buf = zalloc(a, max_t * sizeof(int32_t), &fail);
     s->pos_buf = zalloc(a, max_t * sizeof(int32_t), &fail);
+    const char *fuse = getenv("MOTE_FUSE_LINEARS");
+    s->fuse_linears = !(fuse && strcmp(fuse, "0") == 0);
     s->act_cap = act_int8 ? act_codes(&m->b) : 0;
     if (s->act_cap) { /* int8 activations: one op's quantized x */
       s->act_int8 = act_int8;

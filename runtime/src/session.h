@@ -64,6 +64,10 @@ struct mote_session {
    * act_cap/32 block scales and sums), sized at create for the largest
    * quantized LINEAR/LOGITS input. */
   int act_int8; /* 0 f32, 1 int8 where faster, 2 int8 at every T */
+  /* Run consecutive int8 LINEARs over one input as one region (executor.c);
+   * MOTE_FUSE_LINEARS=0 turns it off, for measuring. */
+  int fuse_linears;
+  int fused_logged; /* the first fused region was logged (MOTE_LOG=debug) */
   size_t act_cap;
   int8_t *act_q;
   float *act_d, *act_bs;

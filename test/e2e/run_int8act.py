@@ -133,6 +133,24 @@ def main():
         dflt = E.mote_logits(out, ids, cfg.vocab_size, True, work)
         if not np.array_equal(dflt, i8):
             E.fail(f"{name} {weights}: the bundle's default is not its int8 path")
+        # Linears over one input run fused (one region, one quantization of x;
+        # executor.c): bit-identical to running them one by one, and it ran.
+        os.environ["MOTE_FUSE_LINEARS"] = "0"
+        try:
+            i8_one = logits(out, ids, cfg.vocab_size, True, work, "int8")
+            i8pre_one = logits(out, ids, cfg.vocab_size, False, work, "int8-all")
+        finally:
+            del os.environ["MOTE_FUSE_LINEARS"]
+        if not (np.array_equal(i8_one, i8) and np.array_equal(i8pre_one, i8pre)):
+            E.fail(f"{name} {weights}: fused linears differ from unfused ones")
+        os.environ["MOTE_LOG"] = "debug"
+        try:
+            r = E.run([E.tool("mote-run"), out, "--ids", E.ids_arg(ids[:4]), "-n", "3",
+                       "--temp", "0", "--print-ids"])
+        finally:
+            del os.environ["MOTE_LOG"]
+        if "fuses" not in r.stderr.decode():
+            E.fail(f"{name} {weights}: no LINEAR steps were fused: {r.stderr.decode()[-300:]!r}")
         r_f32 = ratio(f32, want)
         r_ref8, r_ref8_pre = ratio(i8, want8), ratio(i8pre, want8[-1:])
         r_ref8_ref = ratio(want8, want)
