@@ -132,12 +132,16 @@ mlir::Value GraphBuilder::layer(unsigned i, mlir::Value x) {
   bool bias = s_.qkv_bias;
 
   mlir::Value h = rmsNorm(x, p + "attn_norm", L + ".attn_norm");
+  // q, k and v first, then the ropes: the three linears read one input, and
+  // emitted side by side the runtime runs them as one parallel region
+  // (executor.c "fused linears"; with the rope of q between them the arena
+  // gave k the bytes of q's pre-rope result and q ran alone).
   mlir::Value q = linear(h, p, "wq", bias ? "bq" : "", E, D, L + ".attn.q");
-  q = rope(q, E, L + ".attn.rope_q");
   mlir::Value kc = sharedK_, vc = sharedV_;
   if (i < firstShared()) {
     mlir::Value k = linear(h, p, "wk", bias ? "bk" : "", W, D, L + ".attn.k");
     mlir::Value v = linear(h, p, "wv", bias ? "bv" : "", W, D, L + ".attn.v");
+    q = rope(q, E, L + ".attn.rope_q");
     k = rope(k, W, L + ".attn.rope_k");
     auto cacheTy = mlir::RankedTensorType::get({C_, W}, f32_);
     kc = KVAppendOp::create(b_, loc(L + ".attn.k_append"), cacheTy,
@@ -148,6 +152,8 @@ mlir::Value GraphBuilder::layer(unsigned i, mlir::Value x) {
              .getResult();
     sharedK_ = kc;
     sharedV_ = vc;
+  } else {
+    q = rope(q, E, L + ".attn.rope_q");
   }
   mlir::Value a = AttentionOp::create(
       b_, loc(L + ".attn"), act(E), q, kc, vc, pos_,
