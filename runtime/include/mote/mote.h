@@ -70,8 +70,8 @@ enum {
   /* Read the bundle into the model's own anonymous memory (2 MiB-aligned,
    * advised for transparent huge pages) instead of mapping the file, as
    * llama.cpp's --no-mmap: a copy at open and pages the OS can no longer
-   * share or drop, for fewer TLB misses while decode streams the weights
-   * (docs/runtime.md "Reading the bundle into memory"). */
+   * share or drop, for faster streaming while decode reads the weights
+   * (docs/c-api.md "Mapping or reading the bundle"). */
   MOTE_OPEN_READ_INTO_MEMORY = 1u << 1
 };
 
