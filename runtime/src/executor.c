@@ -196,6 +196,17 @@ static int use_int8(const mote_session_t *s, const job_t *j, size_t kp) {
   return 1;
 }
 
+/* Points j at the session's quantized-x buffer and the int8 kernel for W's
+ * width. */
+static void set_act_i8(const mote_session_t *s, job_t *j) {
+  j->act.q = s->act_q;
+  j->act.d = s->act_d;
+  j->act.bs = s->act_bs;
+  j->act.kp = mote_act_i8_kp(j->K);
+  j->qi8fn = j->qbits == 2 ? j->k->linear_q2_i8 : j->qbits == 4 ? j->k->linear_q4_i8
+                                                                 : j->k->linear_q8_i8;
+}
+
 static void par_qlinear(const mote_session_t *s, job_t *j, uint64_t work) {
   const mote_kernels_t *r = mote_kernels_ref();
   size_t kp = mote_act_i8_kp(j->K);
@@ -204,17 +215,10 @@ static void par_qlinear(const mote_session_t *s, job_t *j, uint64_t work) {
     return;
   }
   if (!j->k->linear_qact_i8) j->k = r; /* a table without the int8 path */
-  j->act.q = s->act_q;
-  j->act.d = s->act_d;
-  j->act.bs = s->act_bs;
-  j->act.kp = kp;
-  j->qi8fn = j->qbits == 2 ? j->k->linear_q2_i8 : j->qbits == 4 ? j->k->linear_q4_i8
-                                                                 : j->k->linear_q8_i8;
+  set_act_i8(s, j);
   par(s, j->T, 1, (uint64_t)j->T * j->K * 4, run_qact_i8, j);
   par(s, j->N, 64, work, run_linear_q_i8, j);
 }
-
-static uint32_t step_rows(const mote_graph_t *g, const mote_step_t *st, uint32_t n);
 
 /* ------------------------------------------------------------------------ */
 /* Linears that share their input, in one parallel region                   */
@@ -274,8 +278,7 @@ static uint32_t fusable(const mote_session_t *s, const mote_graph_t *g, uint32_t
     const mote_step_t *b = &g->steps[k + m];
     job_t jb;
     if (b->op != MOTE_OP_LINEAR || b->operands[0] != a->operands[0] ||
-        (!want_logits && b->results[0] == g->output_logits) ||
-        step_rows(g, b, n) != step_rows(g, a, n) || !linear_q_job(s, g, b, n, &jb) ||
+        (!want_logits && b->results[0] == g->output_logits) || !linear_q_job(s, g, b, n, &jb) ||
         jb.qbits != ja.qbits || !use_int8(s, &jb, mote_act_i8_kp(jb.K)))
       break;
     /* b must not read what an earlier fused step writes (its input is a's,
@@ -299,12 +302,7 @@ static void exec_fused(mote_session_t *s, const mote_graph_t *g, uint32_t k, uin
   for (uint32_t i = 0; i < m; ++i) {
     job_t *j = &f.part[i];
     (void)linear_q_job(s, g, &g->steps[k + i], n, j); /* fusable() checked it */
-    j->act.q = s->act_q;
-    j->act.d = s->act_d;
-    j->act.bs = s->act_bs;
-    j->act.kp = mote_act_i8_kp(j->K);
-    j->qi8fn = j->qbits == 2 ? j->k->linear_q2_i8 : j->qbits == 4 ? j->k->linear_q4_i8
-                                                                   : j->k->linear_q8_i8;
+    set_act_i8(s, j);
     f.start[i + 1] = f.start[i] + j->N;
     work += (uint64_t)n * j->N * j->K;
   }
@@ -322,6 +320,7 @@ static void exec_fused(mote_session_t *s, const mote_graph_t *g, uint32_t k, uin
 /* The schedule                                                             */
 /* ------------------------------------------------------------------------ */
 
+static uint32_t step_rows(const mote_graph_t *g, const mote_step_t *st, uint32_t n);
 
 /* LORA_LINEAR's adapter part (docs/lora.md). tmp (n, r) = scale * x . A^T
  * in the session's scratch (f32 linear kernel); then y += tmp . B^T with the
