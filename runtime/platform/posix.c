@@ -14,51 +14,53 @@
 
 #include "status.h"
 
-mote_status_t mote_pal_map_file(const char *path, mote_pal_mapping_t *out) {
+/* Clears *out and opens `path` as a regular file: *fd and *size on success;
+ * an empty file is MOTE_OK with *fd = -1 (nothing to map or read). */
+static mote_status_t open_regular(const char *path, mote_pal_mapping_t *out, int *fd,
+                                  size_t *size) {
   memset(out, 0, sizeof(*out));
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return mote_set_error(MOTE_ERR_IO, "%s: cannot open: %s", path,
-                          strerror(errno));
+  *fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (*fd < 0)
+    return mote_set_error(MOTE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
+  if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(*fd);
+    *fd = -1;
     return mote_set_error(MOTE_ERR_IO, "%s: not a regular file", path);
   }
-  if (st.st_size == 0) { /* mmap rejects length 0 */
-    close(fd);
-    return MOTE_OK;
+  *size = (size_t)st.st_size;
+  if (*size == 0) { /* mmap rejects length 0 */
+    close(*fd);
+    *fd = -1;
   }
-  void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  return MOTE_OK;
+}
+
+mote_status_t mote_pal_map_file(const char *path, mote_pal_mapping_t *out) {
+  int fd;
+  size_t size = 0;
+  MOTE_RETURN_IF_ERROR(open_regular(path, out, &fd, &size));
+  if (fd < 0) return MOTE_OK;
+  void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
   int err = errno;
   close(fd); /* the mapping keeps the file alive */
   if (p == MAP_FAILED)
     return mote_set_error(MOTE_ERR_IO, "%s: mmap failed: %s", path,
                           strerror(err));
   out->data = p;
-  out->size = (size_t)st.st_size;
+  out->size = size;
   out->handle = p;
-  out->handle_size = (size_t)st.st_size;
+  out->handle_size = size;
   return MOTE_OK;
 }
 
 #define HUGE_ALIGN ((size_t)2 << 20)
 
 mote_status_t mote_pal_read_file(const char *path, mote_pal_mapping_t *out) {
-  memset(out, 0, sizeof(*out));
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return mote_set_error(MOTE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return mote_set_error(MOTE_ERR_IO, "%s: not a regular file", path);
-  }
-  size_t size = (size_t)st.st_size;
-  if (size == 0) {
-    close(fd);
-    return MOTE_OK;
-  }
+  int fd;
+  size_t size = 0;
+  MOTE_RETURN_IF_ERROR(open_regular(path, out, &fd, &size));
+  if (fd < 0) return MOTE_OK;
   /* Reserve size + 2 MiB, so that a 2 MiB-aligned start exists inside it:
    * huge pages need aligned virtual addresses. */
   size_t reserve = size + HUGE_ALIGN;
