@@ -42,9 +42,19 @@ MOTE_INLINE void att_qk_scores(const float *q, const float *k, size_t kstride,
 /* scores[j] = exp(scores[j] - max) for j < n; returns their sum. */
 MOTE_INLINE float att_softmax_unnormalized(float *scores, size_t n) {
   float m = scores[0];
-  for (size_t j = 1; j < n; ++j) m = scores[j] > m ? scores[j] : m;
+  size_t j = 1;
+  if (n >= 9) { /* the max in 8 lanes, then across them (exact in any order) */
+    __m256 mx = _mm256_loadu_ps(scores + 1);
+    for (j = 9; j + 8 <= n; j += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(scores + j));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    float hm = _mm_cvtss_f32(h);
+    m = hm > m ? hm : m;
+  }
+  for (; j < n; ++j) m = scores[j] > m ? scores[j] : m;
   __m256 mv = _mm256_set1_ps(m), sum = _mm256_setzero_ps();
-  size_t j = 0;
+  j = 0;
   for (; j + 8 <= n; j += 8) {
     __m256 e = mote_exp_ps(_mm256_sub_ps(_mm256_loadu_ps(scores + j), mv));
     _mm256_storeu_ps(scores + j, e);

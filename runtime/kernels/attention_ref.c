@@ -17,20 +17,20 @@ static void softmax(float *s, size_t n) {
 }
 
 void mote_attention_f32_ref(const float *q, const float *kc, const float *vc,
+                            size_t kv_row, size_t kv_head,
                             const int32_t *pos, float *out, size_t T,
                             size_t Hq, size_t Hkv, size_t head_dim,
                             float scale, float *scores, size_t h_begin,
                             size_t h_end) {
   size_t group = Hq / Hkv;      /* query heads per kv head */
   size_t qstride = Hq * head_dim; /* one row of q/out */
-  size_t kvstride = Hkv * head_dim; /* one cache row */
   for (size_t h = h_begin; h < h_end; ++h) {
-    size_t kvoff = (h / group) * head_dim;
+    size_t kvoff = (h / group) * kv_head;
     for (size_t t = 0; t < T; ++t) {
       const float *qh = q + t * qstride + h * head_dim; /* (hd) */
       size_t n = (size_t)pos[t] + 1; /* causal: cache rows 0..pos[t] */
       for (size_t j = 0; j < n; ++j) {
-        const float *kj = kc + j * kvstride + kvoff;
+        const float *kj = kc + j * kv_row + kvoff;
         float s = 0.0f;
         for (size_t d = 0; d < head_dim; ++d) s += qh[d] * kj[d];
         scores[j] = s * scale;
@@ -39,7 +39,7 @@ void mote_attention_f32_ref(const float *q, const float *kc, const float *vc,
       float *oh = out + t * qstride + h * head_dim; /* (hd) */
       for (size_t d = 0; d < head_dim; ++d) oh[d] = 0.0f;
       for (size_t j = 0; j < n; ++j) {
-        const float *vj = vc + j * kvstride + kvoff;
+        const float *vj = vc + j * kv_row + kvoff;
         float a = scores[j];
         for (size_t d = 0; d < head_dim; ++d) oh[d] += a * vj[d];
       }

@@ -51,13 +51,19 @@ typedef void (*mote_rope_f32_fn)(const float *x, float *y, const int32_t *pos,
                                  size_t t_end);
 
 /* Causal attention of T query rows over a KV cache.
- * q: (T, Hq*hd); kc, vc: (C, Hkv*hd) cache rows; out: (T, Hq*hd).
+ * q: (T, Hq*hd); out: (T, Hq*hd). kc, vc: the hd floats of position p, KV
+ * head g start at p * kv_row + g * kv_head: (C, Hkv*hd) rows when kv_row =
+ * Hkv*hd, kv_head = hd; head-major (Hkv, C, hd), the runtime's own f32 cache
+ * (each head's keys contiguous), when kv_row = hd, kv_head = C*hd.
  * Row t, head h reads kv head h / (Hq/Hkv) over cache rows 0..pos[t].
- * scores: scratch of at least (pos_max+1) floats per call of this function
- * (the executor gives each thread its own). Range over heads [h_begin,h_end),
- * all rows t. */
+ * scores: scratch of at least MOTE_ATTENTION_HEADS * (pos_max+1) floats per
+ * call of this function (the executor gives each thread its own): a kernel
+ * may score up to that many heads of one KV group at once. Range over heads
+ * [h_begin,h_end), all rows t; results do not depend on the range. */
+#define MOTE_ATTENTION_HEADS 4
 typedef void (*mote_attention_f32_fn)(const float *q, const float *kc,
-                                      const float *vc, const int32_t *pos,
+                                      const float *vc, size_t kv_row,
+                                      size_t kv_head, const int32_t *pos,
                                       float *out, size_t T, size_t Hq,
                                       size_t Hkv, size_t head_dim, float scale,
                                       float *scores, size_t h_begin,

@@ -25,7 +25,8 @@ extern "C" {
                            const mote_rope_spec_t *rope, size_t t_begin,       \
                            size_t t_end);                      \
   void mote_attention_f32_##isa(const float *q, const float *kc,               \
-                                const float *vc, const int32_t *pos,           \
+                                const float *vc, size_t kv_row,                \
+                                size_t kv_head, const int32_t *pos,            \
                                 float *out, size_t T, size_t Hq, size_t Hkv,   \
                                 size_t head_dim, float scale, float *scores,   \
                                 size_t h_begin, size_t h_end);                 \

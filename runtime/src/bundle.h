@@ -78,6 +78,9 @@ typedef struct mote_kv_cache {
    * scales' dtype and the layout string (validated) */
   uint32_t group_size, scale_dtype;
   mote_str_t layout;
+  /* set by validation: the head_dim every ATTENTION step reading this cache
+   * uses (0: none reads it). An f32 cache is laid out head-major by it. */
+  uint32_t head_dim;
 } mote_kv_cache_t;
 
 /* The only 8-bit KV layout this runtime has: int8 codes (C, W), f32 scales

@@ -393,9 +393,10 @@ static mote_status_t counts(const sctx_t *c, uint32_t nop_min, uint32_t nop_max,
 
 /* KV_APPEND / ATTENTION over cache r (and r2 for attention's V): an 8-bit
  * cache needs the q8 kernel (or the default, ""), an f32 one must not name
- * it; attention's caches agree in dtype, and a q8 cache's scales are per
- * KV head (group_size == head_dim, hd 0 for KV_APPEND). */
-static mote_status_t kv_q8_step(const sctx_t *c, uint32_t r, uint32_t r2, int64_t hd) {
+ * it; attention's caches agree in dtype, a q8 cache's scales are per KV
+ * head (group_size == head_dim, hd 0 for KV_APPEND), and every attention
+ * over a cache uses one head_dim (recorded in the cache). */
+static mote_status_t kv_step(const sctx_t *c, uint32_t r, uint32_t r2, int64_t hd) {
   const mote_kv_cache_t *k = &c->b->kv[r], *v = &c->b->kv[r2];
   int q8 = k->dtype == MOTE_DT_Q8;
   const char *want = c->s->op == MOTE_OP_KV_APPEND ? "kv_append_q8_f32" : "attention_q8_f32";
@@ -411,6 +412,16 @@ static mote_status_t kv_q8_step(const sctx_t *c, uint32_t r, uint32_t r2, int64_
     FAIL("%s: graphs[%u].steps[%u]: head_dim %lld differs from the q8 kv cache's "
          "group_size %u (one scale per KV head)", c->b->label, c->gi, c->si, (long long)hd,
          k->group_size);
+  /* The runtime lays an f32 cache out by KV head (session.c), so every
+   * attention over it must split its rows into the same heads. */
+  for (int i = 0; i < 2 && hd; ++i) {
+    uint32_t ri = i ? r2 : r;
+    mote_kv_cache_t *kc = &c->b->kv[ri];
+    if (kc->head_dim && kc->head_dim != (uint64_t)hd)
+      FAIL("%s: graphs[%u].steps[%u]: reads kv_caches[%u] with head_dim %lld, another "
+           "step with %u", c->b->label, c->gi, c->si, ri, (long long)hd, kc->head_dim);
+    kc->head_dim = (uint32_t)hd;
+  }
   return MOTE_OK;
 }
 
@@ -531,7 +542,7 @@ static mote_status_t check_step(sctx_t *c) {
       TRY(ids(c, 2, c->g->input_positions));
       TRY(kv(c, 1, 0, x, &r1, NULL));
       if (r0 != r1) ATTR_FAIL("kv_append result must be its cache operand");
-      return kv_q8_step(c, r0, r0, 0);
+      return kv_step(c, r0, r0, 0);
     case MOTE_OP_ATTENTION: {
       TRY(counts(c, 4, 4, 3, 1));
       int64_t hq = s->i[0], hkv = s->i[1], hd = s->i[2];
@@ -540,7 +551,7 @@ static mote_status_t check_step(sctx_t *c) {
       TRY(act(c, 0, 0, T, (uint64_t)(hq * hd), NULL));
       TRY(kv(c, 0, 1, (uint64_t)(hkv * hd), &r0, NULL));
       TRY(kv(c, 0, 2, (uint64_t)(hkv * hd), &r1, NULL));
-      TRY(kv_q8_step(c, r0, r1, hd));
+      TRY(kv_step(c, r0, r1, hd));
       TRY(pos_ids(c, 3, T));
       return act(c, 1, 0, T, (uint64_t)(hq * hd), NULL);
     }

@@ -21,6 +21,7 @@ typedef struct job {
   const float *x, *w, *bias, *a, *b;
   float *y;
   const float *kc, *vc;
+  size_t kv_row, kv_head; /* f32 cache: floats between positions / KV heads */
   const int32_t *pos;
   float *scratch;
   size_t T, K, N, H, Hkv, hd, ctx;
@@ -81,7 +82,8 @@ static void run_rope(void *c, size_t b, size_t e, uint32_t tid) {
 }
 static void run_attention(void *c, size_t b, size_t e, uint32_t tid) {
   const job_t *j = c;
-  j->k->attention_f32(j->x, j->kc, j->vc, j->pos, j->y, j->T, j->H, j->Hkv, j->hd,
+  j->k->attention_f32(j->x, j->kc, j->vc, j->kv_row, j->kv_head, j->pos, j->y, j->T, j->H,
+                      j->Hkv, j->hd,
                       j->scale, j->scratch + (size_t)tid * j->ctx, b, e);
 }
 static void run_attention_q8(void *c, size_t b, size_t e, uint32_t tid) {
@@ -504,8 +506,13 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
                                s->kv_scales[cache->ref] + (size_t)s->pos_buf[t] * (W / G));
         return;
       }
+      /* f32 cache: head-major (Hkv, context, hd), so that attention reads
+       * each KV head's rows contiguously (session.c). */
+      size_t hd = s->m->b.kv[cache->ref].head_dim ? s->m->b.kv[cache->ref].head_dim : W;
       for (uint32_t t = 0; t < n; ++t)
-        memcpy(base + (size_t)s->pos_buf[t] * W, src + (size_t)t * W, W * sizeof(float));
+        for (size_t h = 0; h < W / hd; ++h)
+          memcpy(base + (h * s->context + (size_t)s->pos_buf[t]) * hd,
+                 src + (size_t)t * W + h * hd, hd * sizeof(float));
       return;
     }
     /* ---- ATTENTION: out (n, Hq*hd) over cache rows 0..pos[t], split over heads */
@@ -520,7 +527,7 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       j.hd = (size_t)st->i[2];
       j.scale = st->f[0];
       j.scratch = s->scratch;
-      j.ctx = s->context;
+      j.ctx = (size_t)s->context * MOTE_ATTENTION_HEADS; /* per thread */
       if (s->kv_scales[opv(g, st, 1)->ref]) { /* 8-bit caches (validated: both) */
         j.kq = (const int8_t *)j.kc;
         j.vq = (const int8_t *)j.vc;
@@ -536,7 +543,10 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
             run_attention_q8, &j);
         return;
       }
-      par(s, j.H, 1, (uint64_t)n * j.H * j.hd * (j.pos[n - 1] + 1u) * 2,
+      j.kv_row = j.hd;
+      j.kv_head = (size_t)s->context * j.hd;
+      /* Chunks of whole KV groups: the kernel reads a group's rows once. */
+      par(s, j.H, j.H / j.Hkv, (uint64_t)n * j.H * j.hd * (j.pos[n - 1] + 1u) * 2,
           run_attention, &j);
       return;
     /* ---- SWIGLU / ADD: elementwise over n * F -------------------------- */

@@ -120,7 +120,7 @@ mote_status_t mote_session_create(mote_model_t *m, const mote_session_options_t 
     s->kv = zalloc(a, kvn, &fail);
     s->kv_base = zalloc(a, (m->b.n_kv + 1) * sizeof(float *), &fail);
     s->kv_scales = zalloc(a, (m->b.n_kv + 1) * sizeof(float *), &fail);
-    s->scratch = zalloc(a, (size_t)nt * context * sizeof(float), &fail);
+    s->scratch = zalloc(a, (size_t)nt * context * MOTE_ATTENTION_HEADS * sizeof(float), &fail);
     /* 8-bit KV cache: per thread, one K and one V head widened to f32 for
      * the prefill rows (attention_q8_f32's kvbuf); decode never uses it. */
     size_t g_max = 0;

@@ -49,10 +49,11 @@ struct mote_session {
   const mote_kernels_t *k;
   mote_threadpool_t *pool;
   uint8_t *arena;           /* max arena_bytes of the graphs, 64-aligned */
-  float *kv;                /* (n_kv, context, width_i) f32, one block */
+  float *kv;                /* one block: each cache's context * width_i; an f32
+                             * cache head-major (width/head_dim, context, head_dim) */
   float **kv_base;          /* (n_kv) start of each cache (q8: int8 codes) */
   float **kv_scales;        /* (n_kv) q8 caches: (context, W/group) f32 scales; else NULL */
-  float *scratch;           /* (n_threads, context) attention scores */
+  float *scratch;           /* (n_threads, MOTE_ATTENTION_HEADS * context) scores */
   float *kv_widen;          /* q8 caches, T > 1 graphs: (n_threads, kv_widen_floats) */
   size_t kv_widen_floats;   /* 2 * context * largest group_size (one K and one V head) */
   int32_t *tok_buf;         /* (max_tokens) ids of the current call */

@@ -1,7 +1,10 @@
 // Micro-benchmark of linear_f32 (ref vs SIMD) on decode and prefill shapes; run by hand.
 #include <benchmark/benchmark.h>
 
+#include <sys/mman.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <random>
 #include <thread>
@@ -218,6 +221,69 @@ BENCHMARK(BM_LinearQI8Stream)
     ->ArgNames({"isa", "bits", "K"})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+
+// n elements in 2 MiB-aligned memory advised for transparent huge pages,
+// as the runtime allocates its KV cache (mote_pal_alloc_large).
+template <typename T> struct HugeBuffer {
+  explicit HugeBuffer(size_t n) : n_(n) {
+    size_t bytes = (n * sizeof(T) + (size_t(2) << 20) - 1) & ~((size_t(2) << 20) - 1);
+    p_ = static_cast<T *>(std::aligned_alloc(size_t(2) << 20, bytes));
+    if (!p_) std::abort();
+    madvise(p_, bytes, MADV_HUGEPAGE);
+  }
+  ~HugeBuffer() { std::free(p_); }
+  HugeBuffer(const HugeBuffer &) = delete;
+  HugeBuffer &operator=(const HugeBuffer &) = delete;
+  T *data() { return p_; }
+  T *begin() { return p_; }
+  T *end() { return p_ + n_; }
+  size_t n_;
+  T *p_;
+};
+
+// One decode step's attention on the Llama-3.2-1B shape (32 query heads over
+// 8 KV heads, head_dim 64), all heads on one thread, at n cached positions.
+// cold = 1: each call reads another of a set of caches ~0.5 GB in all, as a
+// decode step finds its layer's cache after the weight stream evicted it.
+// head_major = 1: the runtime's f32 cache layout (Hkv, C, hd); 0: (C, Hkv*hd).
+// Args: isa, n, cold, head_major.
+void BM_AttentionDecode(benchmark::State &state) {
+  const mote_kernels_t *k = Table((int)state.range(0));
+  if (!k) {
+    state.SkipWithError("ISA not available");
+    return;
+  }
+  const size_t Hq = 32, Hkv = 8, hd = 64, n = state.range(1);
+  const size_t row = Hkv * hd, cache = n * row;
+  const size_t copies = state.range(2) ? (size_t(512) << 20) / (2 * cache * sizeof(float)) : 1;
+  std::vector<float> q(Hq * hd), out(Hq * hd);
+  HugeBuffer<float> kv(2 * cache * copies);
+  std::vector<float> scores(MOTE_ATTENTION_HEADS * n);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (float &v : kv) v = u(rng);
+  for (float &v : q) v = u(rng);
+  const int32_t pos = (int32_t)n - 1;
+  size_t c = 0;
+  for (auto _ : state) {
+    const float *kc = kv.data() + 2 * cache * c, *vc = kc + cache;
+    if (state.range(3)) // head-major, the runtime's f32 cache
+      k->attention_f32(q.data(), kc, vc, hd, n * hd, &pos, out.data(), 1, Hq, Hkv, hd,
+                       0.125f, scores.data(), 0, Hq);
+    else
+      k->attention_f32(q.data(), kc, vc, row, hd, &pos, out.data(), 1, Hq, Hkv, hd, 0.125f,
+                       scores.data(), 0, Hq);
+    benchmark::ClobberMemory();
+    c = c + 1 == copies ? 0 : c + 1;
+  }
+  state.counters["KV_B/s"] = benchmark::Counter(2.0 * cache * sizeof(float),
+                                                benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(k->isa);
+}
+BENCHMARK(BM_AttentionDecode)
+    ->ArgsProduct({{0, 1}, {256, 1024}, {0, 1}, {0, 1}})
+    ->ArgNames({"isa", "n", "cold", "head_major"})
+    ->Unit(benchmark::kMicrosecond);
 
 } // namespace
 

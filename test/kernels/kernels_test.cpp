@@ -481,11 +481,16 @@ std::vector<AttnCase> AttnCases() {
       for (size_t T : {1, 3, 5})
         for (int32_t p0 : {0, 7, 296}) c.push_back({T, 4, 4 / ratio, hd, p0});
   c.push_back({3, 4, 2, 64, 40, 100.0f});
+  // Groups wider than MOTE_ATTENTION_HEADS, and of an odd size.
+  c.push_back({1, 8, 1, 64, 40});
+  c.push_back({2, 12, 4, 12, 9});
+  c.push_back({1, 6, 2, 32, 300});
   return c;
 }
 
 struct AttnData {
-  Vec q, k, v;
+  Vec q, k, v;   // (C, Hkv*hd) rows
+  Vec kh, vh;    // the same, head-major (Hkv, C, hd)
   std::vector<int32_t> pos;
   size_t C;
 };
@@ -497,15 +502,28 @@ AttnData MakeAttn(const AttnCase &c, std::mt19937 &rng) {
   d.k = Random(d.C * c.Hkv * c.hd, rng, -2, 2);
   d.v = Random(d.C * c.Hkv * c.hd, rng);
   for (size_t t = 0; t < c.T; ++t) d.pos.push_back(c.p0 + (int32_t)t);
+  d.kh.resize(d.k.size());
+  d.vh.resize(d.v.size());
+  for (size_t p = 0; p < d.C; ++p)
+    for (size_t g = 0; g < c.Hkv; ++g)
+      for (size_t e = 0; e < c.hd; ++e) {
+        d.kh[(g * d.C + p) * c.hd + e] = d.k[(p * c.Hkv + g) * c.hd + e];
+        d.vh[(g * d.C + p) * c.hd + e] = d.v[(p * c.Hkv + g) * c.hd + e];
+      }
   return d;
 }
 
+// head_major: read d.kh/d.vh (the runtime's f32 cache layout) instead of rows.
 Vec RunAttn(mote_attention_f32_fn f, const AttnCase &c, const AttnData &d,
-            size_t hb, size_t he, Vec *out = nullptr) {
-  Vec o(c.T * c.Hq * c.hd, kSentinel), scores(d.C);
+            size_t hb, size_t he, Vec *out = nullptr, bool head_major = false) {
+  Vec o(c.T * c.Hq * c.hd, kSentinel), scores(MOTE_ATTENTION_HEADS * d.C);
   Vec &dst = out ? *out : o;
-  f(d.q.data(), d.k.data(), d.v.data(), d.pos.data(), dst.data(), c.T, c.Hq, c.Hkv,
-    c.hd, 1.0f / std::sqrt((float)c.hd), scores.data(), hb, he);
+  if (head_major)
+    f(d.q.data(), d.kh.data(), d.vh.data(), c.hd, d.C * c.hd, d.pos.data(), dst.data(), c.T,
+      c.Hq, c.Hkv, c.hd, 1.0f / std::sqrt((float)c.hd), scores.data(), hb, he);
+  else
+    f(d.q.data(), d.k.data(), d.v.data(), c.Hkv * c.hd, c.hd, d.pos.data(), dst.data(), c.T,
+      c.Hq, c.Hkv, c.hd, 1.0f / std::sqrt((float)c.hd), scores.data(), hb, he);
   return dst;
 }
 
@@ -549,6 +567,16 @@ TEST(Attention, SimdMatchesReferenceAndSplit) {
       for (size_t i = 0; i < r.size(); ++i)
         ASSERT_NEAR(y[i], r[i], 2e-6 * c.qscale) << k->isa << " hd=" << c.hd << " Hkv=" << c.Hkv
                                       << " T=" << c.T << " p0=" << c.p0;
+      // The head-major cache gives the same bits, as does each head alone.
+      Vec hm = RunAttn(k->attention_f32, c, d, 0, c.Hq, nullptr, true);
+      Vec rh = RunAttn(mote_kernels_ref()->attention_f32, c, d, 0, c.Hq, nullptr, true);
+      Vec one(r.size(), kSentinel);
+      for (size_t h = 0; h < c.Hq; ++h) RunAttn(k->attention_f32, c, d, h, h + 1, &one);
+      for (size_t i = 0; i < r.size(); ++i) {
+        ASSERT_EQ(hm[i], y[i]) << k->isa << " head-major, hd=" << c.hd << " Hkv=" << c.Hkv;
+        ASSERT_EQ(rh[i], r[i]) << "ref head-major, hd=" << c.hd << " Hkv=" << c.Hkv;
+        ASSERT_EQ(one[i], y[i]) << k->isa << " one head per call, hd=" << c.hd;
+      }
       Vec part = RunAttn(k->attention_f32, c, d, 1, 3);
       for (size_t t = 0; t < c.T; ++t)
         for (size_t h = 0; h < c.Hq; ++h)

@@ -216,6 +216,11 @@ TEST(Bundle, StepsInconsistent) {
             MOTE_ERR_INVALID_BUNDLE);
   EXPECT_EQ(edited([](mt::Bundle &b) { for (auto &s : b.graphs[1].steps) if (s.op == mt::ATT) { s.i[1] = 3; break; } }), MOTE_ERR_INVALID_BUNDLE);
   EXPECT_EQ(edited([](mt::Bundle &b) { for (auto &s : b.graphs[1].steps) if (s.op == mt::ATT) { s.operands[3] = s.operands[0]; break; } }), MOTE_ERR_INVALID_BUNDLE);
+  // The same cache read with another split into heads (8 x 2 instead of the
+  // decode graph's 4 x 4, widths unchanged): the runtime lays an f32 cache
+  // out by KV head, so this is refused, naming the cache.
+  EXPECT_EQ(edited([](mt::Bundle &b) { for (auto &s : b.graphs[1].steps) if (s.op == mt::ATT) { s.i = {8, 4, 2}; break; } }), MOTE_ERR_INVALID_BUNDLE);
+  EXPECT_NE(std::string(mote_last_error()).find("kv_caches[0] with head_dim 2"), std::string::npos) << mote_last_error();
   EXPECT_EQ(edited([](mt::Bundle &b) { for (auto &s : b.graphs[1].steps) if (s.op == mt::KVA) { s.results[0] = s.operands[1]; break; } }), MOTE_ERR_INVALID_BUNDLE);
   EXPECT_EQ(edited([](mt::Bundle &b) { b.graphs[1].steps.back().i[0] = 2; }), MOTE_ERR_INVALID_BUNDLE);
   EXPECT_EQ(edited([](mt::Bundle &b) { b.graphs[1].steps.back().f = {1.f, 2.f, 3.f, 4.f, 5.f}; }), MOTE_ERR_INVALID_BUNDLE);
