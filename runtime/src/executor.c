@@ -648,15 +648,21 @@ mote_status_t mote_exec_graph_padded(mote_session_t *s, const mote_graph_t *g,
       continue;
     uint32_t rows = step_rows(g, &g->steps[k], n);
     uint32_t m = s->fuse_linears ? fusable(s, g, k, rows, out_logits != NULL) : 1;
-    if (m > 1) {
+    uint64_t t0 = s->prof ? mote_pal_now_ns() : 0;
+    if (m > 1)
       exec_fused(s, g, k, m, rows);
-      k += m - 1;
-      continue;
+    else /* A one-row step (after LAST_ROW) works on the last real row. */
+      exec_step(s, g, &g->steps[k], rows, rows < n ? n_real - 1 : 0,
+                rows < n ? 0 : n_real - 1);
+    if (s->prof) {
+      mote_prof_t *p = &s->prof[s->prof_graph[g - s->m->b.graphs] + k];
+      p->ns += mote_pal_now_ns() - t0;
+      p->calls++;
+      p->fused = m;
     }
-    /* A one-row step (after LAST_ROW) works on the last real row. */
-    exec_step(s, g, &g->steps[k], rows, rows < n ? n_real - 1 : 0,
-              rows < n ? 0 : n_real - 1);
+    k += m - 1;
   }
+  if (s->prof) s->prof_calls[g - s->m->b.graphs]++;
   if (!out_logits) return MOTE_OK;
   const mote_value_t *lv = &g->values[g->output_logits];
   size_t row = lv->shape[0] == 1 ? 0 : (size_t)(n_real - 1);

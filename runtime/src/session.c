@@ -149,6 +149,10 @@ mote_status_t mote_session_create(mote_model_t *m, const mote_session_options_t 
     if (m->b.lora_max_rank) /* LoRA: tmp = A.x of one call (adapter.c) */
       s->lora_tmp = zalloc(a, (size_t)max_t * m->b.lora_max_rank * sizeof(float), &fail);
   }
+  if (!fail && mote_profile_init(s) != MOTE_OK) {
+    mote_session_destroy(s);
+    return MOTE_ERR_OUT_OF_MEMORY; /* the message is set */
+  }
   if (fail) {
     mote_session_destroy(s);
     return mote_set_error(MOTE_ERR_OUT_OF_MEMORY,
@@ -173,6 +177,8 @@ mote_status_t mote_session_create(mote_model_t *m, const mote_session_options_t 
 void mote_session_destroy(mote_session_t *s) {
   if (!s) return;
   const mote_allocator_t *a = s->m->alloc;
+  mote_profile_report(s);
+  mote_profile_free(s);
   mote_lora_session_release(s);
   mote_free(a, s->lora_tmp);
   mote_threadpool_destroy(s->pool);

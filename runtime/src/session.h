@@ -44,6 +44,12 @@ typedef struct mote_lora_bind {
   uint32_t rank;
 } mote_lora_bind_t;
 
+/* MOTE_PROFILE=1 (profile.c): time per step, summed over calls. */
+typedef struct mote_prof {
+  uint64_t ns, calls;
+  uint32_t fused; /* the step began a fused region of this many steps */
+} mote_prof_t;
+
 struct mote_session {
   mote_model_t *m;
   const mote_kernels_t *k;
@@ -69,6 +75,11 @@ struct mote_session {
    * MOTE_FUSE_LINEARS=0 turns it off, for measuring. */
   int fuse_linears;
   int fused_logged; /* the first fused region was logged (MOTE_LOG=debug) */
+  /* MOTE_PROFILE: per (graph, step) sums, graph g's steps from
+   * prof[prof_graph[g]]; calls per graph. NULL when off. */
+  mote_prof_t *prof;
+  size_t *prof_graph;
+  uint64_t *prof_calls;
   size_t act_cap;
   int8_t *act_q;
   float *act_d, *act_bs;
@@ -101,6 +112,12 @@ mote_status_t mote_exec_graph_padded(mote_session_t *s, const mote_graph_t *g,
                                      const float **out_logits);
 
 /* buckets.c: builds m->buckets at open (validates the set of bucket graphs). */
+/* profile.c: MOTE_PROFILE set: allocate the tables (else leave them NULL);
+ * report: the sums through mote_pal_log (info); free: the tables. */
+mote_status_t mote_profile_init(mote_session_t *s);
+void mote_profile_report(const mote_session_t *s);
+void mote_profile_free(mote_session_t *s);
+
 mote_status_t mote_buckets_init(mote_model_t *m);
 /* Prefill through the bucket graphs under s->prefill_policy. */
 mote_status_t mote_buckets_prefill(mote_session_t *s, const int32_t *tokens, size_t count,

@@ -107,6 +107,47 @@ TEST(Stories, ReadIntoMemoryMatchesMapping) {
   EXPECT_EQ(m, nullptr);
 }
 
+// MOTE_PROFILE=1: destroying the session logs (info) one line per graph
+// with its calls and one per kind of step; without it, nothing. The logits
+// are the same either way.
+TEST(Stories, ProfileReportsEveryKindOfStep) {
+  ASSERT_FALSE(bundle_path().empty());
+  const int32_t ids[] = {1, 403, 407, 261, 378};
+  std::vector<float> want;
+  for (int profile : {0, 1}) {
+    if (profile) setenv("MOTE_PROFILE", "1", 1);
+    setenv("MOTE_LOG", "info", 1);
+    mote_model_t *m = nullptr;
+    ASSERT_EQ(mote_model_open(bundle_path().c_str(), nullptr, &m), MOTE_OK) << mote_last_error();
+    mote_model_info_t info;
+    ASSERT_EQ(mote_model_get_info(m, &info), MOTE_OK);
+    mote_session_options_t so{2, 0};
+    mote_session_t *s = nullptr;
+    ASSERT_EQ(mote_session_create(m, &so, &s), MOTE_OK) << mote_last_error();
+    const float *lg = nullptr;
+    ASSERT_EQ(mote_session_prefill(s, ids, 5, &lg), MOTE_OK) << mote_last_error();
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(mote_session_decode(s, 7, &lg), MOTE_OK);
+    std::vector<float> got(lg, lg + info.vocab_size);
+    testing::internal::CaptureStderr();
+    mote_session_destroy(s);
+    std::string log = testing::internal::GetCapturedStderr();
+    mote_model_close(m);
+    unsetenv("MOTE_PROFILE");
+    unsetenv("MOTE_LOG");
+    if (!profile) {
+      want = got;
+      EXPECT_EQ(log.find("profile:"), std::string::npos) << log;
+      continue;
+    }
+    EXPECT_EQ(0, std::memcmp(want.data(), got.data(), got.size() * sizeof(float)));
+    EXPECT_NE(log.find("profile: graph decode: 3 calls"), std::string::npos) << log;
+    for (const char *kind : {"embedding", "rms_norm", "linear", "rope", "kv_append", "attention",
+                             "swiglu", "add", "logits"})
+      EXPECT_NE(log.find(std::string("profile:   ") + kind), std::string::npos) << kind << "\n"
+                                                                               << log;
+  }
+}
+
 TEST(Stories, CorruptRealBundle) {
   ASSERT_FALSE(bundle_path().empty());
   std::string f = read_file(bundle_path());
