@@ -56,25 +56,48 @@ mote_status_t mote_pal_map_file(const char *path, mote_pal_mapping_t *out) {
 
 #define HUGE_ALIGN ((size_t)2 << 20)
 
+static size_t page_round(size_t n) {
+  size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+  return (n + pg - 1) / pg * pg;
+}
+
+void *mote_pal_alloc_pages(size_t size) {
+  if (size == 0 || size > SIZE_MAX - 2 * HUGE_ALIGN) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t len = page_round(size);
+  /* Reserve 2 MiB more, so that an aligned start exists inside it (huge
+   * pages need aligned virtual addresses), then give back both ends. */
+  size_t reserve = len + HUGE_ALIGN;
+  void *r = mmap(NULL, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (r == MAP_FAILED) return NULL;
+  uint8_t *p = (uint8_t *)(((uintptr_t)r + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
+  size_t head = (size_t)(p - (uint8_t *)r), tail = reserve - head - len;
+  if (head) munmap(r, head);
+  if (tail) munmap(p + len, tail);
+#ifdef MADV_HUGEPAGE
+  (void)madvise(p, len, MADV_HUGEPAGE); /* advice: ignored where unsupported */
+#endif
+  return p;
+}
+
+void mote_pal_free_pages(void *p, size_t size) {
+  if (p) munmap(p, page_round(size));
+}
+
 mote_status_t mote_pal_read_file(const char *path, mote_pal_mapping_t *out) {
   int fd;
   size_t size = 0;
   MOTE_RETURN_IF_ERROR(open_regular(path, out, &fd, &size));
   if (fd < 0) return MOTE_OK;
-  /* Reserve size + 2 MiB, so that a 2 MiB-aligned start exists inside it:
-   * huge pages need aligned virtual addresses. */
-  size_t reserve = size + HUGE_ALIGN;
-  void *r = mmap(NULL, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (r == MAP_FAILED) {
+  uint8_t *p = mote_pal_alloc_pages(size);
+  if (!p) {
     int err = errno;
     close(fd);
-    return mote_set_error(MOTE_ERR_OUT_OF_MEMORY, "%s: cannot reserve %zu bytes: %s", path,
-                          reserve, strerror(err));
+    return mote_set_error(MOTE_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes: %s", path,
+                          size, strerror(err));
   }
-  uint8_t *p = (uint8_t *)(((uintptr_t)r + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
-#ifdef MADV_HUGEPAGE
-  (void)madvise(p, size, MADV_HUGEPAGE); /* advice: ignored where unsupported */
-#endif
   size_t got = 0;
   while (got < size) {
     ssize_t n = pread(fd, p + got, size - got, (off_t)got);
@@ -82,18 +105,18 @@ mote_status_t mote_pal_read_file(const char *path, mote_pal_mapping_t *out) {
     if (n <= 0) {
       int err = n < 0 ? errno : EIO;
       close(fd);
-      munmap(r, reserve);
+      mote_pal_free_pages(p, size);
       return mote_set_error(MOTE_ERR_IO, "%s: read failed at byte %zu: %s", path, got,
                             n < 0 ? strerror(err) : "file shrank while reading");
     }
     got += (size_t)n;
   }
   close(fd);
-  (void)mprotect(r, reserve, PROT_READ); /* the weights are read-only from here */
+  (void)mprotect(p, page_round(size), PROT_READ); /* the weights are read-only from here */
   out->data = p;
   out->size = size;
-  out->handle = r;
-  out->handle_size = reserve;
+  out->handle = p;
+  out->handle_size = page_round(size);
   return MOTE_OK;
 }
 

@@ -57,6 +57,7 @@ struct mote_session {
   uint8_t *arena;           /* max arena_bytes of the graphs, 64-aligned */
   float *kv;                /* one block: each cache's context * width_i; an f32
                              * cache head-major (width/head_dim, context, head_dim) */
+  size_t kv_pages;          /* kv came from mote_pal_alloc_pages: its bytes; else 0 */
   float **kv_base;          /* (n_kv) start of each cache (q8: int8 codes) */
   float **kv_scales;        /* (n_kv) q8 caches: (context, W/group) f32 scales; else NULL */
   float *scratch;           /* (n_threads, MOTE_ATTENTION_HEADS * context) scores */
