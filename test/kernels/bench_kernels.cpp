@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <random>
 #include <thread>
+#include <atomic>
 #include <vector>
 
 #include "kernels_internal.h"
@@ -240,6 +241,75 @@ template <typename T> struct HugeBuffer {
   size_t n_;
   T *p_;
 };
+
+// Decode's matrices one after another from DRAM (session 5): each call
+// runs one N x K matrix split in two halves over two threads (a helper
+// thread that spins between calls, as the runtime's pool does), the next
+// call the next matrix of a ~0.6 GB huge-page buffer. How fast a matrix the
+// size of q or o (N = 2048) streams against one of gate+up (16384): any
+// difference is the cost of starting and ending a region's streams.
+// Args: isa, bits, K, N.
+void BM_LinearQI8Rotate(benchmark::State &state) {
+  const mote_kernels_t *k = Table((int)state.range(0));
+  if (!k) {
+    state.SkipWithError("ISA not available");
+    return;
+  }
+  size_t bits = state.range(1), K = state.range(2), N = state.range(3), G = 32, ng = K / G;
+  size_t row_bytes = K * bits / 8, mat = N * (row_bytes + 2 * ng);
+  size_t count = (size_t(600) << 20) / mat;
+  mote_linear_q_i8_fn f = bits == 2 ? k->linear_q2_i8 : bits == 4 ? k->linear_q4_i8
+                                                                  : k->linear_q8_i8;
+  HugeBuffer<uint8_t> buf(count * mat);
+  std::mt19937 rng(1);
+  for (uint8_t &c : buf) c = uint8_t(rng());
+  for (size_t m = 0; m < count; ++m) // scales: f16 0.1 after each matrix's codes
+    for (size_t i = 0; i < N * ng; ++i) {
+      uint8_t *h = buf.data() + m * mat + N * row_bytes + 2 * i;
+      h[0] = 0x66;
+      h[1] = 0x2e;
+    }
+  std::vector<float> x(K), y(N);
+  for (float &v : x) v = std::uniform_real_distribution<float>(-1, 1)(rng);
+  const size_t kp = mote_act_i8_kp(K);
+  std::vector<int8_t> q(kp);
+  std::vector<float> xd(kp / 32), xs(kp / 32);
+  mote_act_i8_t a{q.data(), xd.data(), xs.data(), kp};
+  k->linear_qact_i8((unsigned)bits, x.data(), K, &a, 0, 1);
+  auto rows = [&](size_t m, size_t b, size_t e) {
+    const uint8_t *base = buf.data() + m * mat;
+    f(&a, 1, K, base, base + N * row_bytes, 1, G, row_bytes, nullptr, y.data(), N, b, e);
+  };
+  std::atomic<uint64_t> go{0}, done{0};
+  std::atomic<bool> stop{false};
+  std::thread helper([&] {
+    uint64_t seen = 0;
+    while (!stop.load()) {
+      uint64_t g = go.load(std::memory_order_acquire);
+      if (g == seen) continue;
+      seen = g;
+      rows((g - 1) % count, N / 2, N);
+      done.store(g, std::memory_order_release);
+    }
+  });
+  uint64_t gen = 0;
+  for (auto _ : state) {
+    go.store(++gen, std::memory_order_release);
+    rows((gen - 1) % count, 0, N / 2);
+    while (done.load(std::memory_order_acquire) != gen) {
+    }
+  }
+  stop.store(true);
+  helper.join();
+  state.counters["W_B/s"] =
+      benchmark::Counter((double)mat, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(k->isa);
+}
+BENCHMARK(BM_LinearQI8Rotate)
+    ->ArgsProduct({{3}, {2}, {2048}, {1024, 2048, 4096, 16384}})
+    ->ArgNames({"isa", "bits", "K", "N"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 // One decode step's attention on the Llama-3.2-1B shape (32 query heads over
 // 8 KV heads, head_dim 64), all heads on one thread, at n cached positions.
