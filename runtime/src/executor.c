@@ -556,7 +556,10 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       j.b = fptr(s, g, st->operands[1]);
       j.y = out;
       size_t count = (size_t)n * opv(g, st, 0)->shape[1];
-      par(s, count, 64, (uint64_t)count * 2, st->op == MOTE_OP_ADD ? run_add : run_swiglu,
+      /* SwiGLU's exp and divide cost ~16 multiply-adds an element: a decode
+       * step's 8192 (1B) take ~8 us on one thread, so they split. */
+      uint64_t per = st->op == MOTE_OP_ADD ? 2 : 16;
+      par(s, count, 64, (uint64_t)count * per, st->op == MOTE_OP_ADD ? run_add : run_swiglu,
           &j);
       return;
     }
