@@ -218,7 +218,7 @@ BENCH_FIELDS = {
     "warmup": int, "reps": int, "results": list, "bandwidth": list,
 }
 ROW_FIELDS = ("threads", "prefill_tok_per_s", "ttft_ms", "decode_tok_per_s",
-              "bandwidth_gb_per_s", "roofline_fraction")
+              "bandwidth_gb_per_s", "roofline_fraction", "roofline_fraction_kv")
 
 
 def check_bench_json(j, b, probed):
@@ -236,9 +236,14 @@ def check_bench_json(j, b, probed):
         if probed:
             check(r["bandwidth_gb_per_s"] > 0.1 and r["roofline_fraction"] > 0,
                   "bandwidth and roofline sane: %s" % r)
+            # The KV cache's reads only add bytes: mean cached rows x KV bytes.
+            kv = (j["prompt_tokens"] + (j["gen_tokens"] + 1) / 2.0) * j["kv_bytes_per_token"]
+            want = r["roofline_fraction"] * (1 + kv / j["weight_bytes_per_token"])
+            check(abs(r["roofline_fraction_kv"] - want) <= 1e-4 * want + 1e-5,
+                  "roofline_fraction_kv = weights + KV read: %s vs %s" % (r, want))
         else:
-            check(r["bandwidth_gb_per_s"] is None and r["roofline_fraction"] is None,
-                  "no probe -> nulls")
+            check(r["bandwidth_gb_per_s"] is None and r["roofline_fraction"] is None
+                  and r["roofline_fraction_kv"] is None, "no probe -> nulls")
     check((len(j["bandwidth"]) >= 2) == probed, "bandwidth list")
 
 

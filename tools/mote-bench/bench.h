@@ -44,6 +44,7 @@ typedef struct bench_row {
   double decode_tok_per_s;
   double bandwidth_gb_per_s; /* at this thread count; < 0: not measured */
   double roofline_fraction;  /* < 0: not measured */
+  double roofline_fraction_kv; /* weights + the KV cache decode reads; < 0: not measured */
 } bench_row_t;
 
 typedef struct bench_report {

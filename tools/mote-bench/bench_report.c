@@ -53,6 +53,8 @@ static void json_rows(const bench_report_t *r) {
     json_number(row->bandwidth_gb_per_s, "%.3f");
     printf(", \"roofline_fraction\": ");
     json_number(row->roofline_fraction, "%.5f");
+    printf(", \"roofline_fraction_kv\": ");
+    json_number(row->roofline_fraction_kv, "%.5f");
     printf("}");
   }
   printf("\n  ],\n");

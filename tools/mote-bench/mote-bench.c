@@ -300,8 +300,16 @@ static void add_bw_count(bench_report_t *r, uint32_t t) {
   r->bw_gb_per_s[r->n_bw++] = -1.0;
 }
 
+/* KV-cache bytes one decode call reads on average over the timed run: call
+ * i (0-based) attends to prompt + i + 1 cached positions. */
+static double kv_read_per_token(const bench_report_t *r) {
+  double mean_rows = (double)r->opt->prompt_tokens + (r->opt->gen_tokens + 1) / 2.0;
+  return mean_rows * (double)r->info.kv_bytes_per_token;
+}
+
 /* Probes 1 and 2 threads plus every benchmarked count, then fills each
- * row's roof: decode tok/s x weight bytes/token / bandwidth. */
+ * row's roof: decode tok/s x weight bytes/token / bandwidth, and the same
+ * with the KV cache's bytes added. */
 static void measure_bandwidth(bench_report_t *r) {
   add_bw_count(r, 1);
   add_bw_count(r, 2);
@@ -320,6 +328,9 @@ static void measure_bandwidth(bench_report_t *r) {
       row->roofline_fraction = row->decode_tok_per_s *
                                (double)r->info.weight_bytes /
                                (r->bw_gb_per_s[j] * 1e9);
+      row->roofline_fraction_kv = row->decode_tok_per_s *
+                                  ((double)r->info.weight_bytes + kv_read_per_token(r)) /
+                                  (r->bw_gb_per_s[j] * 1e9);
     }
   }
 }
@@ -350,6 +361,7 @@ static int bench_model(mote_model_t *m, bench_report_t *r) {
     row->threads = o->threads[i];
     row->bandwidth_gb_per_s = -1.0;
     row->roofline_fraction = -1.0;
+    row->roofline_fraction_kv = -1.0;
     rc = bench_threads(m, o, prompt, r->info.vocab_size, row);
   }
   free(prompt);
