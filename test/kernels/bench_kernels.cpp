@@ -177,6 +177,22 @@ void QI8Shapes(benchmark::internal::Benchmark *b) {
 }
 BENCHMARK(BM_LinearQI8)->Apply(QI8Shapes);
 
+// One random activation row of K, quantized once as the executor does
+// before an int8-activation linear (buffers owned here).
+struct RandomActI8 {
+  RandomActI8(const mote_kernels_t *k, size_t bits, size_t K, std::mt19937 &rng)
+      : kp(mote_act_i8_kp(K)), q(kp), xd(kp / 32), xs(kp / 32) {
+    std::vector<float> x(K);
+    for (float &v : x) v = std::uniform_real_distribution<float>(-1, 1)(rng);
+    a = mote_act_i8_t{q.data(), xd.data(), xs.data(), kp};
+    k->linear_qact_i8((unsigned)bits, x.data(), K, &a, 0, 1);
+  }
+  size_t kp;
+  std::vector<int8_t> q;
+  std::vector<float> xd, xs;
+  mote_act_i8_t a;
+};
+
 // Decode from DRAM (session 4): a W of ~0.7 GB (far beyond any cache but
 // this machine's shared 480 MB L3), G = 32, f16 scales, split by rows over
 // two threads as the executor does, activations quantized once. GB/s of
@@ -197,13 +213,9 @@ void BM_LinearQI8Stream(benchmark::State &state) {
   std::mt19937 rng(1);
   for (auto &c : codes) c = uint8_t(rng());
   std::vector<uint16_t> half(N * ng, 0x2e66);
-  std::vector<float> x(K), y(N);
-  for (float &v : x) v = std::uniform_real_distribution<float>(-1, 1)(rng);
-  const size_t kp = mote_act_i8_kp(K);
-  std::vector<int8_t> q(kp);
-  std::vector<float> xd(kp / 32), xs(kp / 32);
-  mote_act_i8_t a{q.data(), xd.data(), xs.data(), kp};
-  k->linear_qact_i8((unsigned)bits, x.data(), K, &a, 0, 1);
+  std::vector<float> y(N);
+  RandomActI8 act(k, bits, K, rng);
+  const mote_act_i8_t &a = act.a;
   auto half_rows = [&](size_t b, size_t e) {
     f(&a, 1, K, codes.data(), half.data(), 1, G, row_bytes, nullptr, y.data(), N, b, e);
   };
@@ -269,13 +281,9 @@ void BM_LinearQI8Rotate(benchmark::State &state) {
       h[0] = 0x66;
       h[1] = 0x2e;
     }
-  std::vector<float> x(K), y(N);
-  for (float &v : x) v = std::uniform_real_distribution<float>(-1, 1)(rng);
-  const size_t kp = mote_act_i8_kp(K);
-  std::vector<int8_t> q(kp);
-  std::vector<float> xd(kp / 32), xs(kp / 32);
-  mote_act_i8_t a{q.data(), xd.data(), xs.data(), kp};
-  k->linear_qact_i8((unsigned)bits, x.data(), K, &a, 0, 1);
+  std::vector<float> y(N);
+  RandomActI8 act(k, bits, K, rng);
+  const mote_act_i8_t &a = act.a;
   auto rows = [&](size_t m, size_t b, size_t e) {
     const uint8_t *base = buf.data() + m * mat;
     f(&a, 1, K, base, base + N * row_bytes, 1, G, row_bytes, nullptr, y.data(), N, b, e);

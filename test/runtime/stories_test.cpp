@@ -77,22 +77,30 @@ TEST(Stories, GreedyTextMatchesLlama2c) {
 // MOTE_OPEN_READ_INTO_MEMORY reads the file into the model's own memory: the
 // same logits, bit for bit, as the mapped file; a missing file is an I/O
 // error naming it.
+// Opens the test bundle (open flags), a session of `threads`, and prefills
+// `ids`; returns the prefill's logits. ASSERTs: call through ASSERT_NO_FATAL_FAILURE.
+void open_and_prefill(uint32_t flags, uint32_t threads, const std::vector<int32_t> &ids,
+                      mote_model_t **m, mote_session_t **s, std::vector<float> *logits) {
+  mote_model_options_t o{flags, nullptr};
+  ASSERT_EQ(mote_model_open(bundle_path().c_str(), &o, m), MOTE_OK) << mote_last_error();
+  mote_model_info_t info;
+  ASSERT_EQ(mote_model_get_info(*m, &info), MOTE_OK);
+  mote_session_options_t so{threads, 0};
+  ASSERT_EQ(mote_session_create(*m, &so, s), MOTE_OK) << mote_last_error();
+  const float *lg = nullptr;
+  ASSERT_EQ(mote_session_prefill(*s, ids.data(), ids.size(), &lg), MOTE_OK) << mote_last_error();
+  logits->assign(lg, lg + info.vocab_size);
+}
+
 TEST(Stories, ReadIntoMemoryMatchesMapping) {
   ASSERT_FALSE(bundle_path().empty());
-  const int32_t ids[] = {1, 403, 407, 261, 378};
+  const std::vector<int32_t> ids = {1, 403, 407, 261, 378};
   std::vector<float> want;
   for (uint32_t flags : {0u, unsigned(MOTE_OPEN_READ_INTO_MEMORY)}) {
-    mote_model_options_t o{flags, nullptr};
     mote_model_t *m = nullptr;
-    ASSERT_EQ(mote_model_open(bundle_path().c_str(), &o, &m), MOTE_OK) << mote_last_error();
-    mote_model_info_t info;
-    ASSERT_EQ(mote_model_get_info(m, &info), MOTE_OK);
-    mote_session_options_t so{1, 0};
     mote_session_t *s = nullptr;
-    ASSERT_EQ(mote_session_create(m, &so, &s), MOTE_OK) << mote_last_error();
-    const float *lg = nullptr;
-    ASSERT_EQ(mote_session_prefill(s, ids, 5, &lg), MOTE_OK) << mote_last_error();
-    std::vector<float> got(lg, lg + info.vocab_size);
+    std::vector<float> got;
+    ASSERT_NO_FATAL_FAILURE(open_and_prefill(flags, 1, ids, &m, &s, &got));
     if (flags == 0)
       want = got;
     else
@@ -112,22 +120,18 @@ TEST(Stories, ReadIntoMemoryMatchesMapping) {
 // are the same either way.
 TEST(Stories, ProfileReportsEveryKindOfStep) {
   ASSERT_FALSE(bundle_path().empty());
-  const int32_t ids[] = {1, 403, 407, 261, 378};
+  const std::vector<int32_t> ids = {1, 403, 407, 261, 378};
   std::vector<float> want;
   for (int profile : {0, 1}) {
     if (profile) setenv("MOTE_PROFILE", "1", 1);
     setenv("MOTE_LOG", "info", 1);
     mote_model_t *m = nullptr;
-    ASSERT_EQ(mote_model_open(bundle_path().c_str(), nullptr, &m), MOTE_OK) << mote_last_error();
-    mote_model_info_t info;
-    ASSERT_EQ(mote_model_get_info(m, &info), MOTE_OK);
-    mote_session_options_t so{2, 0};
     mote_session_t *s = nullptr;
-    ASSERT_EQ(mote_session_create(m, &so, &s), MOTE_OK) << mote_last_error();
+    std::vector<float> got;
+    ASSERT_NO_FATAL_FAILURE(open_and_prefill(0, 2, ids, &m, &s, &got));
     const float *lg = nullptr;
-    ASSERT_EQ(mote_session_prefill(s, ids, 5, &lg), MOTE_OK) << mote_last_error();
     for (int i = 0; i < 3; ++i) ASSERT_EQ(mote_session_decode(s, 7, &lg), MOTE_OK);
-    std::vector<float> got(lg, lg + info.vocab_size);
+    got.assign(lg, lg + got.size());
     testing::internal::CaptureStderr();
     mote_session_destroy(s);
     std::string log = testing::internal::GetCapturedStderr();
