@@ -47,6 +47,13 @@ mote_status_t mote_pal_map_file(const char *path, mote_pal_mapping_t *out) {
   if (p == MAP_FAILED)
     return mote_set_error(MOTE_ERR_IO, "%s: mmap failed: %s", path,
                           strerror(err));
+#ifdef MADV_HUGEPAGE
+  /* Advice: where the page cache does not hold the file yet, the faults
+   * read it into huge folios mapped by 2 MiB entries (Linux 6.18, ext4:
+   * all of a 1B w4 bundle vs 77%, decode +5%; docs/c-api.md). Pages the
+   * cache already holds keep their size. The pages stay clean file pages. */
+  (void)madvise(p, size, MADV_HUGEPAGE);
+#endif
   out->data = p;
   out->size = size;
   out->handle = p;
