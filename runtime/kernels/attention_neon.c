@@ -7,6 +7,7 @@
 
 #if defined(MOTE_HAVE_NEON)
 #include "attention_neon.h"
+#include "attention_group.h"
 
 /* Dots of keys j..j+3 with NQ (1 or 2) query heads: each head's sum starts
  * from its zero-padded head_dim tail, then full 4-lane chunks in order. */
@@ -43,7 +44,9 @@ MOTE_INLINE void att_dots4(const float *const *qs, size_t NQ, const float *k0, s
 
 /* sc[i][j] = scale * dot(q_i, k_j) for nh heads, j < n. */
 static void att_group_scores(const float *const *qs, size_t nh, const float *k, size_t ks,
-                             size_t hd, size_t n, float scale, float *const *sc) {
+                             size_t hd, size_t n, float scale, float *const *sc,
+                             const float *v) {
+  (void)v; /* no software prefetch on NEON (unmeasured there) */
   size_t j = 0;
   for (; j + 4 <= n; j += 4) {
     const float *k0 = k + j * ks;
@@ -104,35 +107,18 @@ static void att_group_v(const float *const *p, size_t nh, const float *v, size_t
   for (; i < nh; ++i) att_v_heads(p + i, 1, v, vs, hd, n, inv + i, out + i);
 }
 
+/* att_softmax_unnormalized is an inline of the shared header: a static
+ * function the driver can take the address of. */
+static float att_softmax(float *scores, size_t n) { return att_softmax_unnormalized(scores, n); }
+
 void mote_attention_f32_neon(const float *q, const float *kc, const float *vc,
                              size_t kv_row, size_t kv_head,
                              const int32_t *pos, float *out, size_t T,
                              size_t Hq, size_t Hkv, size_t head_dim,
                              float scale, float *scores, size_t h_begin,
                              size_t h_end) {
-  size_t group = Hq / Hkv;
-  size_t qstride = Hq * head_dim;
-  for (size_t h = h_begin; h < h_end;) {
-    /* heads h..h1 read kv head h / group: at most MOTE_ATTENTION_HEADS */
-    size_t g = h / group, h1 = (g + 1) * group;
-    if (h1 > h_end) h1 = h_end;
-    if (h1 - h > MOTE_ATTENTION_HEADS) h1 = h + MOTE_ATTENTION_HEADS;
-    size_t nh = h1 - h, kvoff = g * kv_head;
-    for (size_t t = 0; t < T; ++t) {
-      size_t n = (size_t)pos[t] + 1; /* causal: cache rows 0..pos[t] */
-      const float *qs[MOTE_ATTENTION_HEADS];
-      float *sc[MOTE_ATTENTION_HEADS], *os[MOTE_ATTENTION_HEADS], inv[MOTE_ATTENTION_HEADS];
-      for (size_t i = 0; i < nh; ++i) {
-        qs[i] = q + t * qstride + (h + i) * head_dim;
-        os[i] = out + t * qstride + (h + i) * head_dim;
-        sc[i] = scores + i * n;
-      }
-      att_group_scores(qs, nh, kc + kvoff, kv_row, head_dim, n, scale, sc);
-      for (size_t i = 0; i < nh; ++i) inv[i] = 1.0f / att_softmax_unnormalized(sc[i], n);
-      att_group_v((const float *const *)sc, nh, vc + kvoff, kv_row, head_dim, n, inv, os);
-    }
-    h = h1;
-  }
+  att_grouped(q, kc, vc, kv_row, kv_head, pos, out, T, Hq, Hkv, head_dim, scale, scores,
+              h_begin, h_end, att_group_scores, att_softmax, att_group_v);
 }
 
 #else

@@ -1,0 +1,59 @@
+/* attention_group.h: the ISA-neutral driver of the grouped attention kernels
+ * (attention_avx2.c, attention_neon.c): for each row t
+ * and each run of up to MOTE_ATTENTION_HEADS query heads that share a KV
+ * head, the ISA's scores, softmax and V sum. Include after the ISA's util
+ * header (MOTE_INLINE). */
+#ifndef MOTE_ATTENTION_GROUP_H
+#define MOTE_ATTENTION_GROUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels.h"
+
+/* sc[i][j] = scale * dot(q_i, k_j) for nh heads, j < n (k: the KV head's
+ * first key, ks floats between keys; v: its first value row, for
+ * prefetching). */
+typedef void (*att_scores_fn)(const float *const *qs, size_t nh, const float *k, size_t ks,
+                              size_t hd, size_t n, float scale, float *const *sc,
+                              const float *v);
+/* scores[j] = exp(scores[j] - max) for j < n; returns their sum. */
+typedef float (*att_softmax_fn)(float *scores, size_t n);
+/* out_i = inv_i * sum_j p_i[j] v_j for nh heads. */
+typedef void (*att_v_fn)(const float *const *p, size_t nh, const float *v, size_t vs,
+                         size_t hd, size_t n, const float *inv, float *const *out);
+
+/* mote_attention_f32_fn's contract (kernels.h) over the three pieces; always
+ * inlined, so the pieces' calls are direct. */
+MOTE_INLINE void att_grouped(const float *q, const float *kc, const float *vc, size_t kv_row,
+                             size_t kv_head, const int32_t *pos, float *out, size_t T,
+                             size_t Hq, size_t Hkv, size_t head_dim, float scale,
+                             float *scores, size_t h_begin, size_t h_end,
+                             att_scores_fn scores_fn, att_softmax_fn softmax_fn,
+                             att_v_fn v_fn) {
+  size_t group = Hq / Hkv;
+  size_t qstride = Hq * head_dim;
+  for (size_t h = h_begin; h < h_end;) {
+    /* heads h..h1 read kv head h / group: at most MOTE_ATTENTION_HEADS */
+    size_t g = h / group, h1 = (g + 1) * group;
+    if (h1 > h_end) h1 = h_end;
+    if (h1 - h > MOTE_ATTENTION_HEADS) h1 = h + MOTE_ATTENTION_HEADS;
+    size_t nh = h1 - h, kvoff = g * kv_head;
+    for (size_t t = 0; t < T; ++t) {
+      size_t n = (size_t)pos[t] + 1; /* causal: cache rows 0..pos[t] */
+      const float *qs[MOTE_ATTENTION_HEADS];
+      float *sc[MOTE_ATTENTION_HEADS], *os[MOTE_ATTENTION_HEADS], inv[MOTE_ATTENTION_HEADS];
+      for (size_t i = 0; i < nh; ++i) {
+        qs[i] = q + t * qstride + (h + i) * head_dim;
+        os[i] = out + t * qstride + (h + i) * head_dim;
+        sc[i] = scores + i * n;
+      }
+      scores_fn(qs, nh, kc + kvoff, kv_row, head_dim, n, scale, sc, vc + kvoff);
+      for (size_t i = 0; i < nh; ++i) inv[i] = 1.0f / softmax_fn(sc[i], n);
+      v_fn((const float *const *)sc, nh, vc + kvoff, kv_row, head_dim, n, inv, os);
+    }
+    h = h1;
+  }
+}
+
+#endif /* MOTE_ATTENTION_GROUP_H */
