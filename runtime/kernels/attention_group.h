@@ -23,6 +23,17 @@ typedef float (*att_softmax_fn)(float *scores, size_t n);
 typedef void (*att_v_fn)(const float *const *p, size_t nh, const float *v, size_t vs,
                          size_t hd, size_t n, const float *inv, float *const *out);
 
+/* The body of an att_v_fn: `heads` (an always-inline V sum whose second
+ * argument, the head count, must be a constant so that its accumulators
+ * stay in registers) over nh heads in runs of 4, 2 and 1. */
+#define ATT_V_RUNS_4_2_1(heads, p, nh, v, vs, hd, n, inv, out)                         \
+  do {                                                                                \
+    size_t i_ = 0;                                                                    \
+    for (; i_ + 4 <= (nh); i_ += 4) heads((p) + i_, 4, v, vs, hd, n, (inv) + i_, (out) + i_); \
+    for (; i_ + 2 <= (nh); i_ += 2) heads((p) + i_, 2, v, vs, hd, n, (inv) + i_, (out) + i_); \
+    for (; i_ < (nh); ++i_) heads((p) + i_, 1, v, vs, hd, n, (inv) + i_, (out) + i_);        \
+  } while (0)
+
 /* mote_attention_f32_fn's contract (kernels.h) over the three pieces; always
  * inlined, so the pieces' calls are direct. */
 MOTE_INLINE void att_grouped(const float *q, const float *kc, const float *vc, size_t kv_row,

@@ -101,10 +101,7 @@ MOTE_INLINE void att_v_heads(const float *const *p, size_t NH, const float *v, s
 
 static void att_group_v(const float *const *p, size_t nh, const float *v, size_t vs,
                         size_t hd, size_t n, const float *inv, float *const *out) {
-  size_t i = 0;
-  for (; i + 4 <= nh; i += 4) att_v_heads(p + i, 4, v, vs, hd, n, inv + i, out + i);
-  for (; i + 2 <= nh; i += 2) att_v_heads(p + i, 2, v, vs, hd, n, inv + i, out + i);
-  for (; i < nh; ++i) att_v_heads(p + i, 1, v, vs, hd, n, inv + i, out + i);
+  ATT_V_RUNS_4_2_1(att_v_heads, p, nh, v, vs, hd, n, inv, out);
 }
 
 /* att_softmax_unnormalized is an inline of the shared header: a static
