@@ -68,12 +68,16 @@ static size_t page_round(size_t n) {
   return (n + pg - 1) / pg * pg;
 }
 
-void *mote_pal_alloc_pages(size_t size) {
+void *mote_pal_alloc_pages(size_t size, int huge) {
   if (size == 0 || size > SIZE_MAX - 2 * HUGE_ALIGN) {
     errno = ENOMEM;
     return NULL;
   }
   size_t len = page_round(size);
+  if (!huge) {
+    void *q = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return q == MAP_FAILED ? NULL : q;
+  }
   /* Reserve 2 MiB more, so that an aligned start exists inside it (huge
    * pages need aligned virtual addresses), then give back both ends. */
   size_t reserve = len + HUGE_ALIGN;
@@ -98,7 +102,7 @@ mote_status_t mote_pal_read_file(const char *path, mote_pal_mapping_t *out) {
   size_t size = 0;
   MOTE_RETURN_IF_ERROR(open_regular(path, out, &fd, &size));
   if (fd < 0) return MOTE_OK;
-  uint8_t *p = mote_pal_alloc_pages(size);
+  uint8_t *p = mote_pal_alloc_pages(size, 1);
   if (!p) {
     int err = errno;
     close(fd);

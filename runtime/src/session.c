@@ -118,12 +118,15 @@ mote_status_t mote_session_create(mote_model_t *m, const mote_session_options_t 
   if (!fail) {
     s->arena = zalloc(a, (size_t)arena, &fail);
     /* The KV cache: with the default allocator, zero-filled pages from the
-     * OS (no memset: committed as the context fills) in 2 MiB-aligned
-     * memory advised for huge pages, which attention reads faster. */
+     * OS, no memset: a page is committed when the context first reaches it
+     * (each head's rows are contiguous, so a short conversation touches a
+     * few pages per head). Small pages: huge ones measured no faster in
+     * decode and their first touch stalled the first prefill on memory
+     * compaction (docs/decisions.md §13). */
     if (a && a->alloc) {
       s->kv = zalloc(a, kvn, &fail);
     } else if (kvn) {
-      s->kv = mote_pal_alloc_pages(kvn);
+      s->kv = mote_pal_alloc_pages(kvn, 0);
       s->kv_pages = kvn;
       fail |= !s->kv;
     }
