@@ -28,12 +28,14 @@ mote_status_t mote_pal_map_file(const char *path, mote_pal_mapping_t *out);
 mote_status_t mote_pal_read_file(const char *path, mote_pal_mapping_t *out);
 void mote_pal_unmap_file(mote_pal_mapping_t *m);
 
-/* `size` bytes of zero-filled anonymous memory from the OS, committed page by
- * page on first touch. huge != 0: 2 MiB-aligned and advised for transparent
- * huge pages where the OS has them (a first touch may then wait for the
- * kernel to compact memory: for data read end to end right away, like a
- * bundle). NULL on failure. Released by mote_pal_free_pages(p, size). */
-void *mote_pal_alloc_pages(size_t size, int huge);
+/* `size` bytes of zero-filled anonymous memory from the OS. Flags:
+ * MOTE_PAL_HUGE: 2 MiB-aligned and advised for transparent huge pages where
+ * the OS has them (the first touch of a huge page may wait for the kernel
+ * to compact memory); MOTE_PAL_COMMIT: every page committed now (that wait
+ * happens here, not in the first use), else page by page on first touch.
+ * NULL on failure. Released by mote_pal_free_pages(p, size). */
+enum { MOTE_PAL_HUGE = 1, MOTE_PAL_COMMIT = 2 };
+void *mote_pal_alloc_pages(size_t size, unsigned flags);
 void mote_pal_free_pages(void *p, size_t size);
 
 /* Monotonic time in nanoseconds. */

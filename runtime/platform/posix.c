@@ -68,28 +68,42 @@ static size_t page_round(size_t n) {
   return (n + pg - 1) / pg * pg;
 }
 
-void *mote_pal_alloc_pages(size_t size, int huge) {
+/* Commits [p, p + len): MADV_POPULATE_WRITE where the kernel has it (5.14),
+ * else a write to every page (the pages are zero, so writing 0 keeps them). */
+static void commit_pages(uint8_t *p, size_t len) {
+#ifdef MADV_POPULATE_WRITE
+  if (madvise(p, len, MADV_POPULATE_WRITE) == 0) return;
+#endif
+  size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+  for (size_t o = 0; o < len; o += pg) ((volatile uint8_t *)p)[o] = 0;
+}
+
+void *mote_pal_alloc_pages(size_t size, unsigned flags) {
   if (size == 0 || size > SIZE_MAX - 2 * HUGE_ALIGN) {
     errno = ENOMEM;
     return NULL;
   }
   size_t len = page_round(size);
-  if (!huge) {
+  uint8_t *p;
+  if (!(flags & MOTE_PAL_HUGE)) {
     void *q = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return q == MAP_FAILED ? NULL : q;
-  }
-  /* Reserve 2 MiB more, so that an aligned start exists inside it (huge
-   * pages need aligned virtual addresses), then give back both ends. */
-  size_t reserve = len + HUGE_ALIGN;
-  void *r = mmap(NULL, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (r == MAP_FAILED) return NULL;
-  uint8_t *p = (uint8_t *)(((uintptr_t)r + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
-  size_t head = (size_t)(p - (uint8_t *)r), tail = reserve - head - len;
-  if (head) munmap(r, head);
-  if (tail) munmap(p + len, tail);
+    if (q == MAP_FAILED) return NULL;
+    p = q;
+  } else {
+    /* Reserve 2 MiB more, so that an aligned start exists inside it (huge
+     * pages need aligned virtual addresses), then give back both ends. */
+    size_t reserve = len + HUGE_ALIGN;
+    void *r = mmap(NULL, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r == MAP_FAILED) return NULL;
+    p = (uint8_t *)(((uintptr_t)r + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
+    size_t head = (size_t)(p - (uint8_t *)r), tail = reserve - head - len;
+    if (head) munmap(r, head);
+    if (tail) munmap(p + len, tail);
 #ifdef MADV_HUGEPAGE
-  (void)madvise(p, len, MADV_HUGEPAGE); /* advice: ignored where unsupported */
+    (void)madvise(p, len, MADV_HUGEPAGE); /* advice: ignored where unsupported */
 #endif
+  }
+  if (flags & MOTE_PAL_COMMIT) commit_pages(p, len);
   return p;
 }
 
@@ -102,7 +116,7 @@ mote_status_t mote_pal_read_file(const char *path, mote_pal_mapping_t *out) {
   size_t size = 0;
   MOTE_RETURN_IF_ERROR(open_regular(path, out, &fd, &size));
   if (fd < 0) return MOTE_OK;
-  uint8_t *p = mote_pal_alloc_pages(size, 1);
+  uint8_t *p = mote_pal_alloc_pages(size, MOTE_PAL_HUGE);
   if (!p) {
     int err = errno;
     close(fd);
