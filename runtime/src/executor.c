@@ -83,8 +83,7 @@ static void run_rope(void *c, size_t b, size_t e, uint32_t tid) {
 static void run_attention(void *c, size_t b, size_t e, uint32_t tid) {
   const job_t *j = c;
   j->k->attention_f32(j->x, j->kc, j->vc, j->kv_row, j->kv_head, j->pos, j->y, j->T, j->H,
-                      j->Hkv, j->hd,
-                      j->scale, j->scratch + (size_t)tid * j->ctx, b, e);
+                      j->Hkv, j->hd, j->scale, j->scratch + (size_t)tid * j->ctx, b, e);
 }
 static void run_attention_q8(void *c, size_t b, size_t e, uint32_t tid) {
   const job_t *j = c;
