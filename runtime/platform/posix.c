@@ -69,13 +69,17 @@ static size_t page_round(size_t n) {
 }
 
 /* Commits [p, p + len): MADV_POPULATE_WRITE where the kernel has it (5.14),
- * else a write to every page (the pages are zero, so writing 0 keeps them). */
-static void commit_pages(uint8_t *p, size_t len) {
+ * else a write to every page (the pages are zero, so writing 0 keeps them).
+ * 0, or -1 when the kernel says there is not enough memory (then the caller
+ * fails cleanly instead of the process dying on a later touch). */
+static int commit_pages(uint8_t *p, size_t len) {
 #ifdef MADV_POPULATE_WRITE
-  if (madvise(p, len, MADV_POPULATE_WRITE) == 0) return;
+  if (madvise(p, len, MADV_POPULATE_WRITE) == 0) return 0;
+  if (errno == ENOMEM || errno == EFAULT) return -1;
 #endif
   size_t pg = (size_t)sysconf(_SC_PAGESIZE);
   for (size_t o = 0; o < len; o += pg) ((volatile uint8_t *)p)[o] = 0;
+  return 0;
 }
 
 void *mote_pal_alloc_pages(size_t size, unsigned flags) {
@@ -103,7 +107,11 @@ void *mote_pal_alloc_pages(size_t size, unsigned flags) {
     (void)madvise(p, len, MADV_HUGEPAGE); /* advice: ignored where unsupported */
 #endif
   }
-  if (flags & MOTE_PAL_COMMIT) commit_pages(p, len);
+  if ((flags & MOTE_PAL_COMMIT) && commit_pages(p, len) != 0) {
+    munmap(p, len);
+    errno = ENOMEM;
+    return NULL;
+  }
   return p;
 }
 
