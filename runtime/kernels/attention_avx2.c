@@ -1,9 +1,9 @@
 /* AVX2+FMA causal attention over a KV cache, the query heads that share a
  * KV head (GQA) taken together: each key and value row is fetched from
  * memory once for up to MOTE_ATTENTION_HEADS query heads, and prefetched
- * ahead (a decode step finds the cache evicted by the weight stream). Per (head, key) the arithmetic is the
- * one-head kernel's (attention_avx2.h), so any split of the heads gives the
- * same bits. */
+ * ahead (a decode step finds the cache evicted by the weight stream). Per
+ * (head, key) the arithmetic is the one-head kernel's (attention_avx2.h),
+ * so any split of the heads gives the same bits. */
 #include "kernels_internal.h"
 
 #if defined(MOTE_HAVE_AVX2)
