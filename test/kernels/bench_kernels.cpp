@@ -236,13 +236,15 @@ BENCHMARK(BM_LinearQI8Stream)
     ->Unit(benchmark::kMillisecond);
 
 // n elements in 2 MiB-aligned memory advised for transparent huge pages,
-// as the runtime allocates its KV cache (mote_pal_alloc_large).
+// as the runtime allocates its KV cache (mote_pal_alloc_pages); huge =
+// false advises against them: 4 KiB pages, as a bundle mapped from a page
+// cache that holds it in small folios.
 template <typename T> struct HugeBuffer {
-  explicit HugeBuffer(size_t n) : n_(n) {
+  explicit HugeBuffer(size_t n, bool huge = true) : n_(n) {
     size_t bytes = (n * sizeof(T) + (size_t(2) << 20) - 1) & ~((size_t(2) << 20) - 1);
     p_ = static_cast<T *>(std::aligned_alloc(size_t(2) << 20, bytes));
     if (!p_) std::abort();
-    madvise(p_, bytes, MADV_HUGEPAGE);
+    madvise(p_, bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
   }
   ~HugeBuffer() { std::free(p_); }
   HugeBuffer(const HugeBuffer &) = delete;
@@ -260,7 +262,9 @@ template <typename T> struct HugeBuffer {
 // call the next matrix of a ~0.6 GB huge-page buffer. How fast a matrix the
 // size of q or o (N = 2048) streams against one of gate+up (16384): any
 // difference is the cost of starting and ending a region's streams.
-// Args: isa, bits, K, N.
+// huge = 0: the buffer in 4 KiB pages (session 6: ~30% slower on this VM,
+// as mote-bench's 4 KiB probe is; decisions.md section 12).
+// Args: isa, bits, K, N, huge.
 void BM_LinearQI8Rotate(benchmark::State &state) {
   const mote_kernels_t *k = Table((int)state.range(0));
   if (!k) {
@@ -272,7 +276,7 @@ void BM_LinearQI8Rotate(benchmark::State &state) {
   size_t count = (size_t(600) << 20) / mat;
   mote_linear_q_i8_fn f = bits == 2 ? k->linear_q2_i8 : bits == 4 ? k->linear_q4_i8
                                                                   : k->linear_q8_i8;
-  HugeBuffer<uint8_t> buf(count * mat);
+  HugeBuffer<uint8_t> buf(count * mat, state.range(4) != 0);
   std::mt19937 rng(1);
   for (uint8_t &c : buf) c = uint8_t(rng());
   for (size_t m = 0; m < count; ++m) // scales: f16 0.1 after each matrix's codes
@@ -314,8 +318,8 @@ void BM_LinearQI8Rotate(benchmark::State &state) {
   state.SetLabel(k->isa);
 }
 BENCHMARK(BM_LinearQI8Rotate)
-    ->ArgsProduct({{3}, {2}, {2048}, {1024, 2048, 4096, 16384}})
-    ->ArgNames({"isa", "bits", "K", "N"})
+    ->ArgsProduct({{3}, {2}, {2048}, {1024, 2048, 4096, 16384}, {1, 0}})
+    ->ArgNames({"isa", "bits", "K", "N", "huge"})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 

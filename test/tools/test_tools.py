@@ -214,16 +214,43 @@ BENCH_FIELDS = {
     "mote_version": str, "model": str, "arch": str, "cpu_model": str,
     "kernel_isa": str, "vocab_size": int, "context": int, "bundle_bytes": int,
     "weight_bytes_per_token": int, "kv_bytes_per_token": int,
-    "peak_rss_bytes": int, "prompt_tokens": int, "gen_tokens": int,
+    "peak_rss_bytes": int, "bundle_resident_bytes": (int, type(None)),
+    "bundle_huge_page_bytes": (int, type(None)), "prompt_tokens": int, "gen_tokens": int,
     "warmup": int, "reps": int, "results": list, "bandwidth": list,
 }
 ROW_FIELDS = ("threads", "prefill_tok_per_s", "ttft_ms", "decode_tok_per_s",
-              "bandwidth_gb_per_s", "roofline_fraction", "roofline_fraction_kv")
+              "bandwidth_gb_per_s", "roofline_fraction", "roofline_fraction_kv",
+              "bandwidth_4k_gb_per_s", "roofline_fraction_pages")
 
 
-def check_bench_json(j, b, probed):
+def check_bench_pages(j, r, mapped):
+    """The mapped bundle's pages and the page-aware roof (docs/mote-bench.md):
+    its huge-mapped share of the weights at the huge-page probe's rate, the
+    rest at the 4 KiB probe's."""
+    res, huge = j["bundle_resident_bytes"], j["bundle_huge_page_bytes"]
+    if not mapped:
+        check(res is None and huge is None and r["roofline_fraction_pages"] is None,
+              "--read: no mapping, no page-aware roof")
+        return
+    if not sys.platform.startswith("linux"):
+        return
+    check(isinstance(res, int) and isinstance(huge, int) and 0 < res
+          and 0 <= huge <= res, "mapped bundle's pages: %s of %s" % (huge, res))
+    if r["bandwidth_gb_per_s"] is None:
+        check(r["roofline_fraction_pages"] is None, "no probe -> null")
+        return
+    check(r["bandwidth_4k_gb_per_s"] > 0.1, "4 KiB probe sane: %s" % r)
+    h = huge / res
+    secs = j["weight_bytes_per_token"] * (h / r["bandwidth_gb_per_s"]
+                                          + (1 - h) / r["bandwidth_4k_gb_per_s"]) / 1e9
+    want = r["decode_tok_per_s"] * secs
+    check(abs(r["roofline_fraction_pages"] - want) <= 1e-3 * want + 1e-5,
+          "roofline_fraction_pages = decode x page-weighted seconds: %s vs %s" % (r, want))
+
+
+def check_bench_json(j, b, probed, mapped=True):
     for k, t in BENCH_FIELDS.items():
-        check(k in j and isinstance(j[k], t), "field %s (%s)" % (k, t.__name__))
+        check(k in j and isinstance(j[k], t), "field %s (%s)" % (k, t))
     check(j["bundle_bytes"] == os.path.getsize(b), "bundle_bytes == file size")
     check(j["peak_rss_bytes"] > 0 and j["weight_bytes_per_token"] > 0
           and j["kv_bytes_per_token"] > 0, "sizes positive")
@@ -243,8 +270,12 @@ def check_bench_json(j, b, probed):
                   "roofline_fraction_kv = weights + KV read: %s vs %s" % (r, want))
         else:
             check(r["bandwidth_gb_per_s"] is None and r["roofline_fraction"] is None
-                  and r["roofline_fraction_kv"] is None, "no probe -> nulls")
+                  and r["roofline_fraction_kv"] is None
+                  and r["bandwidth_4k_gb_per_s"] is None, "no probe -> nulls")
+        check_bench_pages(j, r, mapped)
     check((len(j["bandwidth"]) >= 2) == probed, "bandwidth list")
+    for p in j["bandwidth"]:
+        check(p["gb_per_s"] > 0.1 and p["gb_per_s_4k"] > 0.1, "both probes ran: %s" % p)
 
 
 def case_bench_json():
@@ -255,6 +286,8 @@ def case_bench_json():
     check_bench_json(json.loads(out), b, probed=True)
     _, out, _ = run(args + ["--no-bandwidth"])
     check_bench_json(json.loads(out), b, probed=False)
+    _, out, _ = run(args + ["--no-bandwidth", "--read"])
+    check_bench_json(json.loads(out), b, probed=False, mapped=False)
 
 
 def case_bench_table():
@@ -262,6 +295,7 @@ def case_bench_table():
     _, out, _ = run([mb, b, "--prompt-tokens", "16", "--gen-tokens", "8",
                      "--reps", "1", "--no-bandwidth"])
     check("prefill" in out and "decode" in out and "peak RSS" in out, "table")
+    check(sys.platform != "linux" or "in huge pages" in out, "table: the mapping's pages")
     for args in (["--bogus"], [b, "--threads", "1,x"], [b, "--reps", "0"],
                  [b, "--prompt-tokens"], [b, "--gen-tokens", "-1"], []):
         rc, _, _ = run([mb] + args, expect_rc=None)

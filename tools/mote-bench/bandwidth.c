@@ -82,14 +82,18 @@ static double seconds(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-void *bench_bandwidth_buffer(size_t bytes) {
+void *bench_bandwidth_buffer(size_t bytes, int huge) {
   void *p = NULL;
-  /* 2 MiB-aligned and advised for huge pages (where the OS has them), as
+  /* 2 MiB-aligned. huge: advised for huge pages (where the OS has them), as
    * MOTE_OPEN_READ_INTO_MEMORY reads a bundle: with 4 KiB pages the probe
-   * itself pays TLB misses and a huge-page decode would beat its "roof". */
+   * itself pays TLB misses and a huge-page decode would beat its "roof".
+   * !huge: advised against them, the second roof: what a bundle mapped from
+   * a page cache that holds it in 4 KiB pages can be read at. */
   if (posix_memalign(&p, (size_t)2 << 20, bytes) != 0) return NULL;
-#ifdef MADV_HUGEPAGE
-  (void)madvise(p, bytes, MADV_HUGEPAGE);
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+  (void)madvise(p, bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+#else
+  (void)huge;
 #endif
   /* Touch every page with non-zero bytes: untouched pages all map the one
    * zero page, which would measure the cache, not memory. */

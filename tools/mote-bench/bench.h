@@ -45,6 +45,11 @@ typedef struct bench_row {
   double bandwidth_gb_per_s; /* at this thread count; < 0: not measured */
   double roofline_fraction;  /* < 0: not measured */
   double roofline_fraction_kv; /* weights + the KV cache decode reads; < 0: not measured */
+  double bandwidth_4k_gb_per_s; /* the probe on 4 KiB pages; < 0: not measured */
+  /* Against the roof of the pages the mapped bundle is in (bench_mapping_pages):
+   * its huge-mapped share read at the huge-page probe's rate, the rest at the
+   * 4 KiB one; < 0: not measured or not mapped. */
+  double roofline_fraction_pages;
 } bench_row_t;
 
 typedef struct bench_report {
@@ -58,7 +63,11 @@ typedef struct bench_report {
   /* The probe's own figures (threads, GB/s), one per distinct count. */
   uint32_t bw_threads[BENCH_MAX_THREADS + 2];
   double bw_gb_per_s[BENCH_MAX_THREADS + 2];
+  double bw_4k_gb_per_s[BENCH_MAX_THREADS + 2]; /* the same on 4 KiB pages */
   size_t n_bw;
+  /* bench_mapping_pages after the runs; mapping_known = 0 where it could not tell. */
+  int mapping_known;
+  uint64_t mapping_resident_bytes, mapping_huge_bytes;
 } bench_report_t;
 
 /* Reads /proc/cpuinfo's first "model name" into out ("unknown" if none). */
@@ -76,8 +85,15 @@ void bench_print_table(const bench_report_t *r);
  * Returns < 0 when the buffer cannot be allocated. */
 double bench_read_bandwidth(void *buffer, size_t bytes, uint32_t threads,
                             int tries);
-/* Allocates and touches the probe buffer (NULL on failure). */
-void *bench_bandwidth_buffer(size_t bytes);
+/* Allocates and touches the probe buffer (NULL on failure): in huge pages
+ * where the OS has them (huge = 1) or in 4 KiB pages (huge = 0). */
+void *bench_bandwidth_buffer(size_t bytes, int huge);
+
+/* The bundle's file mapping as the OS holds it now: bytes resident and bytes
+ * of them mapped by huge (PMD) pages, summed over the process's mappings of
+ * `path` (Linux: /proc/self/smaps). Returns 0, or -1 where it cannot tell
+ * (another OS, no /proc, the file not mapped: --read). */
+int bench_mapping_pages(const char *path, uint64_t *resident, uint64_t *huge);
 
 /* --perplexity: scores o->ppl_file with mote_session_score and prints the
  * result (docs/mote-bench.md); returns the exit code. */

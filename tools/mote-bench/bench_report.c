@@ -55,6 +55,10 @@ static void json_rows(const bench_report_t *r) {
     json_number(row->roofline_fraction, "%.5f");
     printf(", \"roofline_fraction_kv\": ");
     json_number(row->roofline_fraction_kv, "%.5f");
+    printf(", \"bandwidth_4k_gb_per_s\": ");
+    json_number(row->bandwidth_4k_gb_per_s, "%.3f");
+    printf(", \"roofline_fraction_pages\": ");
+    json_number(row->roofline_fraction_pages, "%.5f");
     printf("}");
   }
   printf("\n  ],\n");
@@ -66,6 +70,8 @@ static void json_bandwidth(const bench_report_t *r) {
     printf("%s{\"threads\": %u, \"gb_per_s\": ", i ? ", " : "",
            r->bw_threads[i]);
     json_number(r->bw_gb_per_s[i], "%.3f");
+    printf(", \"gb_per_s_4k\": ");
+    json_number(r->bw_4k_gb_per_s[i], "%.3f");
     printf("}");
   }
   printf("]\n");
@@ -91,6 +97,12 @@ void bench_print_json(const bench_report_t *r) {
          (unsigned long long)in->weight_bytes,
          (unsigned long long)in->kv_bytes_per_token,
          (unsigned long long)r->peak_rss_bytes);
+  if (r->mapping_known)
+    printf("  \"bundle_resident_bytes\": %llu,\n  \"bundle_huge_page_bytes\": %llu,\n",
+           (unsigned long long)r->mapping_resident_bytes,
+           (unsigned long long)r->mapping_huge_bytes);
+  else
+    printf("  \"bundle_resident_bytes\": null,\n  \"bundle_huge_page_bytes\": null,\n");
   printf("  \"prompt_tokens\": %u,\n  \"gen_tokens\": %u,\n  \"warmup\": %u,\n"
          "  \"reps\": %u,\n",
          r->opt->prompt_tokens, r->opt->gen_tokens, r->opt->warmup,
@@ -115,18 +127,27 @@ void bench_print_table(const bench_report_t *r) {
          (double)in->weight_bytes / 1048576.0,
          (double)in->kv_bytes_per_token / 1024.0);
   printf("peak RSS %.1f MiB\n", (double)r->peak_rss_bytes / 1048576.0);
+  if (r->mapping_known)
+    printf("mapping  %.1f MiB resident, %.1f MiB of it in huge pages\n",
+           (double)r->mapping_resident_bytes / 1048576.0,
+           (double)r->mapping_huge_bytes / 1048576.0);
   printf("prompt %u tokens, generate %u tokens, %u warmup, median of %u\n\n",
          r->opt->prompt_tokens, r->opt->gen_tokens, r->opt->warmup,
          r->opt->reps);
-  printf("%7s %12s %10s %12s %10s %10s\n", "threads", "prefill t/s",
-         "TTFT ms", "decode t/s", "mem GB/s", "roofline");
+  printf("%7s %12s %10s %12s %10s %10s %10s %10s\n", "threads", "prefill t/s",
+         "TTFT ms", "decode t/s", "mem GB/s", "4K GB/s", "roofline", "roof/pages");
   for (size_t i = 0; i < r->n_rows; i++) {
     const bench_row_t *row = &r->rows[i];
     printf("%7u %12.1f %10.3f %12.1f ", row->threads, row->prefill_tok_per_s,
            row->ttft_ms, row->decode_tok_per_s);
     table_cell(row->bandwidth_gb_per_s, "%10.2f");
     printf(" ");
+    table_cell(row->bandwidth_4k_gb_per_s, "%10.2f");
+    printf(" ");
     table_cell(row->roofline_fraction * (row->roofline_fraction < 0 ? 1 : 100),
+               "%9.2f%%");
+    printf(" ");
+    table_cell(row->roofline_fraction_pages * (row->roofline_fraction_pages < 0 ? 1 : 100),
                "%9.2f%%");
     printf("\n");
   }

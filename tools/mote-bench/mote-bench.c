@@ -297,6 +297,7 @@ static void add_bw_count(bench_report_t *r, uint32_t t) {
   for (size_t i = 0; i < r->n_bw; i++)
     if (r->bw_threads[i] == t) return;
   r->bw_threads[r->n_bw] = t;
+  r->bw_4k_gb_per_s[r->n_bw] = -1.0;
   r->bw_gb_per_s[r->n_bw++] = -1.0;
 }
 
@@ -307,30 +308,50 @@ static double kv_read_per_token(const bench_report_t *r) {
   return mean_rows * (double)r->info.kv_bytes_per_token;
 }
 
-/* Probes 1 and 2 threads plus every benchmarked count, then fills each
- * row's roof: decode tok/s x weight bytes/token / bandwidth, and the same
- * with the KV cache's bytes added. */
+/* Runs the probe at every count in r->bw_threads over a buffer in huge
+ * (huge = 1) or 4 KiB pages, into gbs[]. */
+static void probe(bench_report_t *r, int huge, double *gbs) {
+  void *buf = bench_bandwidth_buffer(BANDWIDTH_BYTES, huge);
+  if (buf == NULL) fprintf(stderr, "mote-bench: no 1 GiB probe buffer\n");
+  for (size_t i = 0; i < r->n_bw && buf != NULL; i++)
+    gbs[i] = bench_read_bandwidth(buf, BANDWIDTH_BYTES, r->bw_threads[i], BANDWIDTH_TRIES);
+  free(buf);
+}
+
+/* Seconds per token at the page-aware roof: the mapped bundle's huge-mapped
+ * share of the weights at the huge-page probe's rate, the rest at the 4 KiB
+ * probe's (decisions.md section 12); < 0 where the mapping is unknown. */
+static double pages_roof_seconds(const bench_report_t *r, double bw_huge, double bw_4k) {
+  if (!r->mapping_known || r->mapping_resident_bytes == 0 || bw_4k <= 0) return -1.0;
+  double h = (double)r->mapping_huge_bytes / (double)r->mapping_resident_bytes;
+  if (h > 1.0) h = 1.0;
+  return (double)r->info.weight_bytes * (h / bw_huge + (1.0 - h) / bw_4k) / 1e9;
+}
+
+/* Probes 1 and 2 threads plus every benchmarked count, on huge and on 4 KiB
+ * pages, then fills each row's roofs: decode tok/s x weight bytes/token /
+ * bandwidth, the same with the KV cache's bytes added, and the page-aware
+ * one. */
 static void measure_bandwidth(bench_report_t *r) {
   add_bw_count(r, 1);
   add_bw_count(r, 2);
   for (size_t i = 0; i < r->n_rows; i++) add_bw_count(r, r->rows[i].threads);
-  void *buf = bench_bandwidth_buffer(BANDWIDTH_BYTES);
-  if (buf == NULL) fprintf(stderr, "mote-bench: no 1 GiB probe buffer\n");
-  for (size_t i = 0; i < r->n_bw && buf != NULL; i++)
-    r->bw_gb_per_s[i] = bench_read_bandwidth(buf, BANDWIDTH_BYTES,
-                                             r->bw_threads[i], BANDWIDTH_TRIES);
-  free(buf);
+  probe(r, 1, r->bw_gb_per_s);
+  probe(r, 0, r->bw_4k_gb_per_s);
   for (size_t i = 0; i < r->n_rows; i++) {
     bench_row_t *row = &r->rows[i];
     for (size_t j = 0; j < r->n_bw; j++) {
       if (r->bw_threads[j] != row->threads || r->bw_gb_per_s[j] <= 0) continue;
       row->bandwidth_gb_per_s = r->bw_gb_per_s[j];
+      row->bandwidth_4k_gb_per_s = r->bw_4k_gb_per_s[j];
       row->roofline_fraction = row->decode_tok_per_s *
                                (double)r->info.weight_bytes /
                                (r->bw_gb_per_s[j] * 1e9);
       row->roofline_fraction_kv = row->decode_tok_per_s *
                                   ((double)r->info.weight_bytes + kv_read_per_token(r)) /
                                   (r->bw_gb_per_s[j] * 1e9);
+      double t = pages_roof_seconds(r, r->bw_gb_per_s[j], r->bw_4k_gb_per_s[j]);
+      row->roofline_fraction_pages = t < 0 ? -1.0 : row->decode_tok_per_s * t;
     }
   }
 }
@@ -362,6 +383,8 @@ static int bench_model(mote_model_t *m, bench_report_t *r) {
     row->bandwidth_gb_per_s = -1.0;
     row->roofline_fraction = -1.0;
     row->roofline_fraction_kv = -1.0;
+    row->bandwidth_4k_gb_per_s = -1.0;
+    row->roofline_fraction_pages = -1.0;
     rc = bench_threads(m, o, prompt, r->info.vocab_size, row);
   }
   free(prompt);
@@ -408,6 +431,11 @@ int main(int argc, char **argv) {
     report.peak_rss_bytes = (uint64_t)ru.ru_maxrss * 1024u;
     bench_cpu_model(report.cpu_model, sizeof(report.cpu_model));
     report.kernel_isa = mote_kernel_isa();
+    /* The pages the runs streamed the weights from, still mapped. */
+    report.mapping_known =
+        !opt.read_into_memory &&
+        bench_mapping_pages(opt.model_path, &report.mapping_resident_bytes,
+                            &report.mapping_huge_bytes) == 0;
     if (!opt.no_bandwidth) measure_bandwidth(&report);
     if (opt.json) bench_print_json(&report);
     else bench_print_table(&report);
