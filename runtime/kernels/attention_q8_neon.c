@@ -1,11 +1,14 @@
-/* NEON causal attention over the 8-bit KV cache: int8 K/V codes widened to
- * f32 (s8 -> s16 -> s32 -> f32) eight at a time, per-(row, KV head) scales
- * folded into the score (K) and the softmax weight (V). Same math as
- * attention_q8_ref.c. */
+/* NEON causal attention over the 8-bit KV cache. With the kvbuf scratch
+ * (what the runtime passes) each KV head's rows are widened to f32 once and
+ * the grouped f32 kernel (attention_neon.c) serves all its query heads;
+ * without, int8 K/V codes are widened (s8 -> s16 -> s32 -> f32) eight at a
+ * time per head, the per-(row, KV head) scales folded into the score (K)
+ * and the softmax weight (V). Same math as attention_q8_ref.c. */
 #include "kernels_internal.h"
 
 #if defined(MOTE_HAVE_NEON)
 #include "attention_neon.h"
+#include "attention_group.h"
 
 /* Codes p[0..min(n, 8)) as two f32x4 (lanes 0..3, 4..7), zeros past n; a
  * tail goes through a zeroed buffer and never reads past p[n-1]. */
@@ -111,8 +114,8 @@ static void weighted_v(const float *p, const int8_t *v, size_t vstride, const fl
   }
 }
 
-/* Prefill (T > 1): rows [0, n) of one KV head, codes times their scale,
- * widened once into buf (n, hd) f32 for all T query rows. */
+/* Rows [0, n) of one KV head, codes times their scale, widened once into
+ * buf (n, hd) f32 for all of the head's query heads and rows (att_q8). */
 static void widen(const int8_t *c, size_t cstride, const float *s, size_t sstride,
                   size_t hd, size_t n, float *buf) {
   for (size_t j = 0; j < n; ++j) {
@@ -129,43 +132,33 @@ static void widen(const int8_t *c, size_t cstride, const float *s, size_t sstrid
   }
 }
 
+/* The driver's grouped pieces, one query head at a time (NEON reads each
+ * head's codes itself; grouping them is unmeasured here). */
+static void group_scores(const float *const *qs, size_t nh, const int8_t *k, size_t kstride,
+                         const float *ks, size_t sstride, size_t hd, size_t n, float scale,
+                         float *const *sc, const int8_t *v) {
+  (void)v;
+  for (size_t i = 0; i < nh; ++i) qk_scores(qs[i], k, kstride, ks, sstride, hd, n, scale, sc[i]);
+}
+static void group_v(const float *const *p, size_t nh, const int8_t *v, size_t vstride,
+                    const float *vs, size_t sstride, size_t hd, size_t n, const float *inv,
+                    float *const *out) {
+  for (size_t i = 0; i < nh; ++i)
+    weighted_v(p[i], v, vstride, vs, sstride, hd, n, inv[i], out[i]);
+}
+
+/* att_softmax_unnormalized is an inline of the shared header: a static
+ * function the driver can take the address of. */
+static float softmax(float *scores, size_t n) { return att_softmax_unnormalized(scores, n); }
+
 void mote_attention_q8_f32_neon(const float *q, const int8_t *kc, const float *ks,
-                                const int8_t *vc, const float *vs, const int32_t *pos,
-                                float *out, size_t T, size_t Hq, size_t Hkv,
-                                size_t head_dim, float scale, float *scores, float *kvbuf,
-                                size_t h_begin, size_t h_end) {
-  size_t group = Hq / Hkv;
-  size_t qstride = Hq * head_dim, kvstride = Hkv * head_dim;
-  size_t nmax = 0, widened = (size_t)-1; /* KV head now in kvbuf */
-  if (kvbuf && T > 1)
-    for (size_t t = 0; t < T; ++t) nmax = (size_t)pos[t] + 1 > nmax ? (size_t)pos[t] + 1 : nmax;
-  for (size_t h = h_begin; h < h_end; ++h) {
-    size_t g = h / group, kvoff = g * head_dim;
-    if (nmax) { /* prefill: widen head g's rows once, f32 dots for every row */
-      float *kb = kvbuf, *vb = kvbuf + nmax * head_dim;
-      if (g != widened) {
-        widen(kc + kvoff, kvstride, ks + g, Hkv, head_dim, nmax, kb);
-        widen(vc + kvoff, kvstride, vs + g, Hkv, head_dim, nmax, vb);
-        widened = g;
-      }
-      for (size_t t = 0; t < T; ++t) {
-        size_t n = (size_t)pos[t] + 1;
-        att_qk_scores(q + t * qstride + h * head_dim, kb, head_dim, head_dim, n, scale, scores);
-        float sum = att_softmax_unnormalized(scores, n);
-        att_weighted_v(scores, vb, head_dim, head_dim, n, 1.0f / sum,
-                       out + t * qstride + h * head_dim);
-      }
-      continue;
-    }
-    for (size_t t = 0; t < T; ++t) {
-      size_t n = (size_t)pos[t] + 1; /* causal: cache rows 0..pos[t] */
-      const float *qh = q + t * qstride + h * head_dim;
-      qk_scores(qh, kc + kvoff, kvstride, ks + g, Hkv, head_dim, n, scale, scores);
-      float sum = att_softmax_unnormalized(scores, n);
-      weighted_v(scores, vc + kvoff, kvstride, vs + g, Hkv, head_dim, n, 1.0f / sum,
-                 out + t * qstride + h * head_dim);
-    }
-  }
+                                const int8_t *vc, const float *vs, size_t kv_row,
+                                size_t kv_head, const int32_t *pos, float *out, size_t T,
+                                size_t Hq, size_t Hkv, size_t head_dim, float scale,
+                                float *scores, float *kvbuf, size_t h_begin, size_t h_end) {
+  att_q8(q, kc, ks, vc, vs, kv_row, kv_head, pos, out, T, Hq, Hkv, head_dim, scale, scores,
+         kvbuf, h_begin, h_end, widen, mote_attention_f32_neon, group_scores, softmax,
+         group_v);
 }
 
 #else

@@ -42,30 +42,30 @@ static void softmax(float *s, size_t n) {
 }
 
 void mote_attention_q8_f32_ref(const float *q, const int8_t *kc, const float *ks,
-                               const int8_t *vc, const float *vs, const int32_t *pos,
-                               float *out, size_t T, size_t Hq, size_t Hkv,
-                               size_t head_dim, float scale, float *scores, float *kvbuf,
-                               size_t h_begin, size_t h_end) {
+                               const int8_t *vc, const float *vs, size_t kv_row,
+                               size_t kv_head, const int32_t *pos, float *out, size_t T,
+                               size_t Hq, size_t Hkv, size_t head_dim, float scale,
+                               float *scores, float *kvbuf, size_t h_begin, size_t h_end) {
   size_t group = Hq / Hkv;          /* query heads per kv head */
   size_t qstride = Hq * head_dim;   /* one row of q/out */
-  size_t kvstride = Hkv * head_dim; /* one cache row of codes */
+  size_t srow = kv_row / head_dim, shead = kv_head / head_dim; /* scale strides */
   for (size_t h = h_begin; h < h_end; ++h) {
-    size_t g = h / group, kvoff = g * head_dim;
+    size_t g = h / group, kvoff = g * kv_head;
     for (size_t t = 0; t < T; ++t) {
       const float *qh = q + t * qstride + h * head_dim;
       size_t n = (size_t)pos[t] + 1; /* causal: cache rows 0..pos[t] */
       for (size_t j = 0; j < n; ++j) {
-        const int8_t *kj = kc + j * kvstride + kvoff;
+        const int8_t *kj = kc + j * kv_row + kvoff;
         float s = 0.0f;
         for (size_t d = 0; d < head_dim; ++d) s += qh[d] * (float)kj[d];
-        scores[j] = s * ks[j * Hkv + g] * scale;
+        scores[j] = s * ks[j * srow + g * shead] * scale;
       }
       softmax(scores, n);
       float *oh = out + t * qstride + h * head_dim;
       for (size_t d = 0; d < head_dim; ++d) oh[d] = 0.0f;
       for (size_t j = 0; j < n; ++j) {
-        const int8_t *vj = vc + j * kvstride + kvoff;
-        float a = scores[j] * vs[j * Hkv + g];
+        const int8_t *vj = vc + j * kv_row + kvoff;
+        float a = scores[j] * vs[j * srow + g * shead];
         for (size_t d = 0; d < head_dim; ++d) oh[d] += a * (float)vj[d];
       }
     }

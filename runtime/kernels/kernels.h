@@ -162,14 +162,21 @@ typedef void (*mote_linear_f16_fn)(const float *x, size_t T, size_t K,
                                    size_t n_end);
 
 /* The 8-bit KV cache (motec --kv-dtype q8, docs/quantization.md): like
- * mote_attention_f32_fn over int8 codes kc, vc (C, Hkv*hd) with f32 scales
- * ks, vs (C, Hkv): element d of kv head g in cache row j is
- * ks[j*Hkv + g] * kc[j*Hkv*hd + g*hd + d] (V likewise). kvbuf: NULL, or
- * scratch of 2 * (max pos + 1) * head_dim floats in which a kernel may widen
- * a KV head's rows once for all T query rows (prefill) instead of per row. */
+ * mote_attention_f32_fn over int8 codes kc, vc with f32 scales ks, vs, one
+ * per (row, KV head). The codes are laid out as the f32 cache is, by kv_row
+ * and kv_head (elements); the scales the same way with one element per
+ * head_dim codes: element d of kv head g in cache row j is
+ * ks[(j*kv_row + g*kv_head) / hd] * kc[j*kv_row + g*kv_head + d] (V
+ * likewise). Rows (C, Hkv*hd) + scales (C, Hkv): kv_row = Hkv*hd, kv_head =
+ * hd; the runtime's head-major (Hkv, C, hd) + (Hkv, C): kv_row = hd,
+ * kv_head = C*hd. scores: as mote_attention_f32_fn's (MOTE_ATTENTION_HEADS *
+ * (max pos + 1) floats). kvbuf: NULL, or scratch of 2 * (max pos + 1) *
+ * head_dim floats in which a kernel may widen a KV head's rows to f32 once
+ * for all its query heads and rows instead of per head and row. */
 typedef void (*mote_attention_q8_f32_fn)(const float *q, const int8_t *kc,
                                          const float *ks, const int8_t *vc,
-                                         const float *vs, const int32_t *pos,
+                                         const float *vs, size_t kv_row,
+                                         size_t kv_head, const int32_t *pos,
                                          float *out, size_t T, size_t Hq,
                                          size_t Hkv, size_t head_dim, float scale,
                                          float *scores, float *kvbuf,

@@ -56,7 +56,8 @@ void mote_linear_f16_neon(const float *x, size_t T, size_t K, const uint16_t *w,
 #define MOTE_DECLARE_KVQ8KERNELS(isa)                                          \
   void mote_attention_q8_f32_##isa(const float *q, const int8_t *kc,           \
                                    const float *ks, const int8_t *vc,          \
-                                   const float *vs, const int32_t *pos,        \
+                                   const float *vs, size_t kv_row,             \
+                                   size_t kv_head, const int32_t *pos,         \
                                    float *out, size_t T, size_t Hq, size_t Hkv, \
                                    size_t head_dim, float scale, float *scores, \
                                    float *kvbuf, size_t h_begin, size_t h_end);

@@ -21,7 +21,7 @@ typedef struct job {
   const float *x, *w, *bias, *a, *b;
   float *y;
   const float *kc, *vc;
-  size_t kv_row, kv_head; /* f32 cache: floats between positions / KV heads */
+  size_t kv_row, kv_head; /* cache elements (floats, q8 codes) between positions / KV heads */
   const int32_t *pos;
   float *scratch;
   size_t T, K, N, H, Hkv, hd, ctx;
@@ -87,8 +87,8 @@ static void run_attention(void *c, size_t b, size_t e, uint32_t tid) {
 }
 static void run_attention_q8(void *c, size_t b, size_t e, uint32_t tid) {
   const job_t *j = c;
-  j->afn(j->x, j->kq, j->ks, j->vq, j->vs, j->pos, j->y, j->T, j->H, j->Hkv, j->hd,
-         j->scale, j->scratch + (size_t)tid * j->ctx,
+  j->afn(j->x, j->kq, j->ks, j->vq, j->vs, j->kv_row, j->kv_head, j->pos, j->y, j->T, j->H,
+         j->Hkv, j->hd, j->scale, j->scratch + (size_t)tid * j->ctx,
          j->kvbuf ? j->kvbuf + (size_t)tid * j->kvbuf_floats : NULL, b, e);
 }
 static void run_swiglu(void *c, size_t b, size_t e, uint32_t tid) {
@@ -497,12 +497,17 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
       size_t W = cache->shape[1];
       float *base = s->kv_base[cache->ref];
       const float *src = fptr(s, g, st->operands[1]); /* (n, W) */
-      if (s->kv_scales[cache->ref]) { /* 8-bit cache: quantize each row */
+      if (s->kv_scales[cache->ref]) {
+        /* 8-bit cache, head-major as the f32 one (session.c): each row's
+         * heads quantized into their own blocks of codes and of scales
+         * (group_size == head_dim, validated). */
         size_t G = s->m->b.kv[cache->ref].group_size;
         for (uint32_t t = 0; t < n; ++t)
-          mote_kv_quant_row_q8(src + (size_t)t * W, W, G,
-                               (int8_t *)base + (size_t)s->pos_buf[t] * W,
-                               s->kv_scales[cache->ref] + (size_t)s->pos_buf[t] * (W / G));
+          for (size_t h = 0; h < W / G; ++h) {
+            size_t at = h * s->context + (size_t)s->pos_buf[t];
+            mote_kv_quant_row_q8(src + (size_t)t * W + h * G, G, G,
+                                 (int8_t *)base + at * G, s->kv_scales[cache->ref] + at);
+          }
         return;
       }
       /* f32 cache: head-major (Hkv, context, hd), so that attention reads
@@ -534,16 +539,22 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
         j.vs = s->kv_scales[opv(g, st, 2)->ref];
         j.afn = j.k->attention_q8_f32 ? j.k->attention_q8_f32
                                       : mote_kernels_ref()->attention_q8_f32;
-        /* kv_widen holds 2 * context * group_size floats per thread, and a
-         * q8 attention's head_dim is its cache's group_size (validated). */
-        j.kvbuf = n > 1 ? s->kv_widen : NULL;
+        /* kv_widen (NULL without a prefill graph) holds 2 * context *
+         * group_size floats per thread, and a q8 attention's head_dim is its
+         * cache's group_size (validated): prefill widens each KV head once
+         * for all its query heads and rows. */
+        j.kvbuf = s->kv_widen;
         j.kvbuf_floats = s->kv_widen_floats;
-        par(s, j.H, 1, (uint64_t)n * j.H * j.hd * (j.pos[n - 1] + 1u) * 2,
+      }
+      /* Both caches head-major (session.c): (Hkv, context, hd) codes or
+       * floats, q8 scales (Hkv, context). */
+      j.kv_row = j.hd;
+      j.kv_head = (size_t)s->context * j.hd;
+      if (j.ks) {
+        par(s, j.H, j.H / j.Hkv, (uint64_t)n * j.H * j.hd * (j.pos[n - 1] + 1u) * 2,
             run_attention_q8, &j);
         return;
       }
-      j.kv_row = j.hd;
-      j.kv_head = (size_t)s->context * j.hd;
       /* Chunks of whole KV groups: the kernel reads a group's rows once. */
       par(s, j.H, j.H / j.Hkv, (uint64_t)n * j.H * j.hd * (j.pos[n - 1] + 1u) * 2,
           run_attention, &j);

@@ -14,9 +14,12 @@ static void *zalloc(const mote_allocator_t *a, size_t n, int *fail) {
 }
 
 /* Bytes of KV cache kv at `context` rows, a multiple of 64; 0 on overflow.
- * *data = bytes of its rows: f32, or for a q8 cache int8 codes (C, W) padded
- * to 64, followed by its f32 scales (C, W / group_size). Rows stay contiguous
- * per cache, so the first c rows of codes and of scales are a c-row view. */
+ * *data = bytes of its elements: f32, or for a q8 cache int8 codes padded to
+ * 64, followed by its f32 scales (one per group_size = head_dim codes). The
+ * runtime lays both out head-major, (Hkv, C, hd) and (Hkv, C): each KV
+ * head's rows contiguous for attention (decisions.md section 13); a graph
+ * of a smaller context bucket reads the first c rows of every head through
+ * the same head stride (C * hd). */
 static size_t kv_cache_bytes(const mote_kv_cache_t *kv, uint32_t context, size_t *data) {
   size_t C = context, W = kv->width;
   if (C == 0 || W > (SIZE_MAX / 8 - 128) / C) return 0;
@@ -133,7 +136,8 @@ mote_status_t mote_session_create(mote_model_t *m, const mote_session_options_t 
     s->kv_scales = zalloc(a, (m->b.n_kv + 1) * sizeof(float *), &fail);
     s->scratch = zalloc(a, (size_t)nt * context * MOTE_ATTENTION_HEADS * sizeof(float), &fail);
     /* 8-bit KV cache: per thread, one K and one V head widened to f32 for
-     * the prefill rows (attention_q8_f32's kvbuf); decode never uses it. */
+     * the prefill rows (attention_q8_f32's kvbuf), once for all the query
+     * heads and rows that read it; decode never uses it. */
     size_t g_max = 0;
     for (uint32_t k = 0; k < m->b.n_kv; ++k)
       if (m->b.kv[k].dtype == MOTE_DT_Q8 && m->b.kv[k].group_size > g_max)

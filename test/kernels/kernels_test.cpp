@@ -676,11 +676,12 @@ TEST(Elementwise, NeonExpRelativeErrorBelow1e6) {
 // ------------------------------------------------ 8-bit KV cache (kv8)
 
 // A q8 cache of C rows: codes (C, Hkv*hd) and scales (C, Hkv), rows quantized
-// by mote_kv_quant_row_q8 (group = hd: one scale per row and KV head), plus
-// the dequantized f32 rows for the f32 reference.
+// by mote_kv_quant_row_q8 (group = hd: one scale per row and KV head), the
+// same head-major (Hkv, C, hd) and (Hkv, C) as the runtime keeps them, and
+// the dequantized f32 rows (and head-major copy) for the f32 kernels.
 struct Q8Cache {
-  std::vector<int8_t> codes;
-  Vec scales, deq;
+  std::vector<int8_t> codes, codes_h;
+  Vec scales, scales_h, deq, deq_h;
 };
 
 Q8Cache Quantize(const Vec &x, size_t C, size_t Hkv, size_t hd) {
@@ -695,7 +696,35 @@ Q8Cache Quantize(const Vec &x, size_t C, size_t Hkv, size_t hd) {
   for (size_t j = 0; j < C; ++j)
     for (size_t i = 0; i < W; ++i)
       q.deq[j * W + i] = q.scales[j * Hkv + i / hd] * (float)q.codes[j * W + i];
+  q.codes_h.resize(q.codes.size());
+  q.scales_h.resize(q.scales.size());
+  q.deq_h.resize(q.deq.size());
+  for (size_t j = 0; j < C; ++j)
+    for (size_t g = 0; g < Hkv; ++g) {
+      q.scales_h[g * C + j] = q.scales[j * Hkv + g];
+      for (size_t e = 0; e < hd; ++e) {
+        q.codes_h[(g * C + j) * hd + e] = q.codes[j * W + g * hd + e];
+        q.deq_h[(g * C + j) * hd + e] = q.deq[j * W + g * hd + e];
+      }
+    }
   return q;
+}
+
+// Runs a q8 attention over heads [hb, he): the row layout, or head-major
+// (the runtime's), with the kvbuf scratch or without.
+void RunAttnQ8(mote_attention_q8_f32_fn f, const AttnCase &c, const AttnData &d,
+               const Q8Cache &kq, const Q8Cache &vq, bool head_major, float *kvbuf, Vec &o,
+               size_t hb, size_t he) {
+  Vec scores(MOTE_ATTENTION_HEADS * d.C);
+  float sc = 1.0f / std::sqrt((float)c.hd);
+  if (head_major)
+    f(d.q.data(), kq.codes_h.data(), kq.scales_h.data(), vq.codes_h.data(),
+      vq.scales_h.data(), c.hd, d.C * c.hd, d.pos.data(), o.data(), c.T, c.Hq, c.Hkv, c.hd,
+      sc, scores.data(), kvbuf, hb, he);
+  else
+    f(d.q.data(), kq.codes.data(), kq.scales.data(), vq.codes.data(), vq.scales.data(),
+      c.Hkv * c.hd, c.hd, d.pos.data(), o.data(), c.T, c.Hq, c.Hkv, c.hd, sc, scores.data(),
+      kvbuf, hb, he);
 }
 
 TEST(KvQuantQ8, WorkedExampleTiesToEven) {
@@ -736,7 +765,8 @@ TEST(KvQuantQ8, GroupsZerosAndBounds) {
   }
 }
 
-// The q8 attention equals the f32 attention over the dequantized caches.
+// The q8 attention equals the f32 attention over the dequantized caches, in
+// either layout (the same numbers: the layout only moves them).
 TEST(AttentionQ8, ReferenceMatchesF32OnDequantized) {
   std::mt19937 rng(82);
   for (const AttnCase &c : AttnCases()) {
@@ -746,14 +776,13 @@ TEST(AttentionQ8, ReferenceMatchesF32OnDequantized) {
     dq.k = kq.deq;
     dq.v = vq.deq;
     Vec r = RunAttn(mote_kernels_ref()->attention_f32, c, dq, 0, c.Hq);
-    Vec o(r.size(), kSentinel), scores(d.C);
-    mote_kernels_ref()->attention_q8_f32(d.q.data(), kq.codes.data(), kq.scales.data(),
-                                         vq.codes.data(), vq.scales.data(), d.pos.data(),
-                                         o.data(), c.T, c.Hq, c.Hkv, c.hd,
-                                         1.0f / std::sqrt((float)c.hd), scores.data(), nullptr,
-                                         0, c.Hq);
-    for (size_t i = 0; i < r.size(); ++i)
+    Vec o(r.size(), kSentinel), oh(r.size(), kSentinel);
+    RunAttnQ8(mote_kernels_ref()->attention_q8_f32, c, d, kq, vq, false, nullptr, o, 0, c.Hq);
+    RunAttnQ8(mote_kernels_ref()->attention_q8_f32, c, d, kq, vq, true, nullptr, oh, 0, c.Hq);
+    for (size_t i = 0; i < r.size(); ++i) {
       ASSERT_NEAR(o[i], r[i], 3e-6 * c.qscale) << "hd=" << c.hd << " i=" << i;
+      ASSERT_EQ(oh[i], o[i]) << "head-major hd=" << c.hd << " i=" << i;
+    }
   }
 }
 
@@ -771,39 +800,54 @@ TEST(AttentionQ8, SimdMatchesReferenceOddShapesAndSplit) {
       cases.push_back({5, 6, 3, 24, p0});
     }
     cases.push_back({3, 4, 2, 64, 40, 100.0f});
+    cases.push_back({1, 32, 8, 64, 300}); // Llama-3.2-1B's heads, 4 per KV head
+    cases.push_back({2, 12, 2, 16, 33});  // groups of 6, wider than MOTE_ATTENTION_HEADS
     for (const AttnCase &c : cases) {
       AttnData d = MakeAttn(c, rng);
       Q8Cache kq = Quantize(d.k, d.C, c.Hkv, c.hd), vq = Quantize(d.v, d.C, c.Hkv, c.hd);
-      float sc = 1.0f / std::sqrt((float)c.hd);
       // kvbuf exactly 2 * C * hd floats (the contract), NaN-filled: a kernel
       // that reads a widened row it did not write shows up in the output.
       Vec kvbuf(2 * d.C * c.hd, NAN);
-      auto run = [&](mote_attention_q8_f32_fn f, Vec &o, size_t hb, size_t he, float *kb) {
-        Vec scores(d.C);
-        f(d.q.data(), kq.codes.data(), kq.scales.data(), vq.codes.data(), vq.scales.data(),
-          d.pos.data(), o.data(), c.T, c.Hq, c.Hkv, c.hd, sc, scores.data(), kb, hb, he);
-      };
       Vec r(c.T * c.Hq * c.hd, kSentinel), y(r.size(), kSentinel), part(r.size(), kSentinel);
-      Vec yb(r.size(), kSentinel);
-      run(mote_kernels_ref()->attention_q8_f32, r, 0, c.Hq, nullptr);
-      run(k->attention_q8_f32, y, 0, 1, nullptr);
-      run(k->attention_q8_f32, y, 1, c.Hq, nullptr);
-      run(k->attention_q8_f32, yb, 0, 2, kvbuf.data()); // widened prefill path
-      run(k->attention_q8_f32, yb, 2, c.Hq, kvbuf.data());
+      Vec yb(r.size(), kSentinel), yh(r.size(), kSentinel);
+      RunAttnQ8(mote_kernels_ref()->attention_q8_f32, c, d, kq, vq, false, nullptr, r, 0, c.Hq);
+      RunAttnQ8(k->attention_q8_f32, c, d, kq, vq, false, nullptr, y, 0, 1);
+      RunAttnQ8(k->attention_q8_f32, c, d, kq, vq, false, nullptr, y, 1, c.Hq);
+      RunAttnQ8(k->attention_q8_f32, c, d, kq, vq, true, nullptr, yh, 0, c.Hq);
+      // The runtime's way: head-major with kvbuf (prefill widens each KV
+      // head once; decode reads the codes for a group's heads together),
+      // heads split mid-group.
+      RunAttnQ8(k->attention_q8_f32, c, d, kq, vq, true, kvbuf.data(), yb, 0, 2);
+      RunAttnQ8(k->attention_q8_f32, c, d, kq, vq, true, kvbuf.data(), yb, 2, c.Hq);
+      // Prefill (T > 1) is the ISA's f32 kernel over the widened
+      // (dequantized) caches, bit for bit; decode is the codes path.
+      AttnData dq = d;
+      dq.kh = kq.deq_h;
+      dq.vh = vq.deq_h;
+      Vec f = RunAttn(k->attention_f32, c, dq, 0, c.Hq, nullptr, true);
       for (size_t i = 0; i < r.size(); ++i) {
         ASSERT_NEAR(y[i], r[i], 3e-6 * c.qscale) << k->isa << " hd=" << c.hd << " Hkv="
                                                  << c.Hkv << " T=" << c.T << " p0=" << c.p0;
+        ASSERT_EQ(yh[i], y[i]) << k->isa << " head-major hd=" << c.hd << " i=" << i;
         ASSERT_NEAR(yb[i], r[i], 3e-6 * c.qscale) << k->isa << " kvbuf hd=" << c.hd << " Hkv="
                                                   << c.Hkv << " T=" << c.T << " p0=" << c.p0;
+        if (c.T > 1)
+          ASSERT_EQ(yb[i], f[i]) << k->isa << " kvbuf = f32 kernel, hd=" << c.hd << " i=" << i;
+        else
+          ASSERT_EQ(yb[i], yh[i]) << k->isa << " decode ignores kvbuf, hd=" << c.hd;
       }
-      run(k->attention_q8_f32, part, 1, 3, nullptr);
-      for (size_t t = 0; t < c.T; ++t)
-        for (size_t h = 0; h < c.Hq; ++h)
-          for (size_t e = 0; e < c.hd; ++e) {
-            size_t i = (t * c.Hq + h) * c.hd + e;
-            if (h < 1 || h >= 3) ASSERT_EQ(part[i], kSentinel) << "wrote outside its heads";
-            else ASSERT_EQ(part[i], y[i]);
-          }
+      for (float *kb : {(float *)nullptr, kvbuf.data()}) {
+        std::fill(part.begin(), part.end(), kSentinel);
+        RunAttnQ8(k->attention_q8_f32, c, d, kq, vq, kb != nullptr, kb, part, 1, 3);
+        const Vec &whole = kb ? yb : yh;
+        for (size_t t = 0; t < c.T; ++t)
+          for (size_t h = 0; h < c.Hq; ++h)
+            for (size_t e = 0; e < c.hd; ++e) {
+              size_t i = (t * c.Hq + h) * c.hd + e;
+              if (h < 1 || h >= 3) ASSERT_EQ(part[i], kSentinel) << "wrote outside its heads";
+              else ASSERT_EQ(part[i], whole[i]);
+            }
+      }
     }
   }
 }
