@@ -35,6 +35,18 @@ typedef void (*att_v_fn)(const float *const *p, size_t nh, const float *v, size_
     for (; i_ < (nh); ++i_) heads((p) + i_, 1, v, vs, hd, n, (inv) + i_, (out) + i_);        \
   } while (0)
 
+/* Row t's pointers for query heads h..h+nh-1: their q and out rows, and a
+ * score row of n floats each in the scratch. */
+MOTE_INLINE void att_head_ptrs(const float *q, float *out, float *scores, size_t qstride,
+                               size_t t, size_t h, size_t nh, size_t hd, size_t n,
+                               const float **qs, float **sc, float **os) {
+  for (size_t i = 0; i < nh; ++i) {
+    qs[i] = q + t * qstride + (h + i) * hd;
+    os[i] = out + t * qstride + (h + i) * hd;
+    sc[i] = scores + i * n;
+  }
+}
+
 /* mote_attention_f32_fn's contract (kernels.h) over the three pieces; always
  * inlined, so the pieces' calls are direct. */
 MOTE_INLINE void att_grouped(const float *q, const float *kc, const float *vc, size_t kv_row,
@@ -55,11 +67,7 @@ MOTE_INLINE void att_grouped(const float *q, const float *kc, const float *vc, s
       size_t n = (size_t)pos[t] + 1; /* causal: cache rows 0..pos[t] */
       const float *qs[MOTE_ATTENTION_HEADS];
       float *sc[MOTE_ATTENTION_HEADS], *os[MOTE_ATTENTION_HEADS], inv[MOTE_ATTENTION_HEADS];
-      for (size_t i = 0; i < nh; ++i) {
-        qs[i] = q + t * qstride + (h + i) * head_dim;
-        os[i] = out + t * qstride + (h + i) * head_dim;
-        sc[i] = scores + i * n;
-      }
+      att_head_ptrs(q, out, scores, qstride, t, h, nh, head_dim, n, qs, sc, os);
       scores_fn(qs, nh, kc + kvoff, kv_row, head_dim, n, scale, sc, vc + kvoff);
       for (size_t i = 0; i < nh; ++i) inv[i] = 1.0f / softmax_fn(sc[i], n);
       v_fn((const float *const *)sc, nh, vc + kvoff, kv_row, head_dim, n, inv, os);
@@ -116,11 +124,7 @@ MOTE_INLINE void att_q8(const float *q, const int8_t *kc, const float *ks, const
       size_t n = (size_t)pos[t] + 1; /* causal: cache rows 0..pos[t] */
       const float *qs[MOTE_ATTENTION_HEADS];
       float *sc[MOTE_ATTENTION_HEADS], *os[MOTE_ATTENTION_HEADS], inv[MOTE_ATTENTION_HEADS];
-      for (size_t i = 0; i < nh; ++i) {
-        qs[i] = q + t * qstride + (h + i) * hd;
-        os[i] = out + t * qstride + (h + i) * hd;
-        sc[i] = scores + i * n;
-      }
+      att_head_ptrs(q, out, scores, qstride, t, h, nh, hd, n, qs, sc, os);
       scores_fn(qs, nh, kg, kv_row, ksg, srow, hd, n, scale, sc, vg);
       for (size_t i = 0; i < nh; ++i) inv[i] = 1.0f / softmax_fn(sc[i], n);
       v_fn((const float *const *)sc, nh, vg, kv_row, vsg, srow, hd, n, inv, os);

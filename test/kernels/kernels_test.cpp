@@ -527,6 +527,17 @@ Vec RunAttn(mote_attention_f32_fn f, const AttnCase &c, const AttnData &d,
   return dst;
 }
 
+// part ran heads [1, 3) only: exactly whole's values there, untouched elsewhere.
+void ExpectHeads1To3(const Vec &part, const Vec &whole, const AttnCase &c) {
+  for (size_t t = 0; t < c.T; ++t)
+    for (size_t h = 0; h < c.Hq; ++h)
+      for (size_t e = 0; e < c.hd; ++e) {
+        size_t i = (t * c.Hq + h) * c.hd + e;
+        if (h < 1 || h >= 3) ASSERT_EQ(part[i], kSentinel) << "wrote outside its heads";
+        else ASSERT_EQ(part[i], whole[i]) << "t=" << t << " h=" << h;
+      }
+}
+
 TEST(Attention, ReferenceMatchesDouble) {
   std::mt19937 rng(8);
   for (const AttnCase &c : AttnCases()) {
@@ -577,14 +588,7 @@ TEST(Attention, SimdMatchesReferenceAndSplit) {
         ASSERT_EQ(rh[i], r[i]) << "ref head-major, hd=" << c.hd << " Hkv=" << c.Hkv;
         ASSERT_EQ(one[i], y[i]) << k->isa << " one head per call, hd=" << c.hd;
       }
-      Vec part = RunAttn(k->attention_f32, c, d, 1, 3);
-      for (size_t t = 0; t < c.T; ++t)
-        for (size_t h = 0; h < c.Hq; ++h)
-          for (size_t e = 0; e < c.hd; ++e) {
-            size_t i = (t * c.Hq + h) * c.hd + e;
-            if (h < 1 || h >= 3) ASSERT_EQ(part[i], kSentinel) << "wrote outside its heads";
-            else ASSERT_EQ(part[i], y[i]);
-          }
+      ExpectHeads1To3(RunAttn(k->attention_f32, c, d, 1, 3), y, c);
     }
   }
 }
@@ -839,14 +843,7 @@ TEST(AttentionQ8, SimdMatchesReferenceOddShapesAndSplit) {
       for (float *kb : {(float *)nullptr, kvbuf.data()}) {
         std::fill(part.begin(), part.end(), kSentinel);
         RunAttnQ8(k->attention_q8_f32, c, d, kq, vq, kb != nullptr, kb, part, 1, 3);
-        const Vec &whole = kb ? yb : yh;
-        for (size_t t = 0; t < c.T; ++t)
-          for (size_t h = 0; h < c.Hq; ++h)
-            for (size_t e = 0; e < c.hd; ++e) {
-              size_t i = (t * c.Hq + h) * c.hd + e;
-              if (h < 1 || h >= 3) ASSERT_EQ(part[i], kSentinel) << "wrote outside its heads";
-              else ASSERT_EQ(part[i], whole[i]);
-            }
+        ExpectHeads1To3(part, kb ? yb : yh, c);
       }
     }
   }
