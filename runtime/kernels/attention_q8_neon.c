@@ -1,9 +1,9 @@
-/* NEON causal attention over the 8-bit KV cache. With the kvbuf scratch
- * (what the runtime passes) each KV head's rows are widened to f32 once and
- * the grouped f32 kernel (attention_neon.c) serves all its query heads;
- * without, int8 K/V codes are widened (s8 -> s16 -> s32 -> f32) eight at a
- * time per head, the per-(row, KV head) scales folded into the score (K)
- * and the softmax weight (V). Same math as attention_q8_ref.c. */
+/* NEON causal attention over the 8-bit KV cache (driver: att_q8). Prefill
+ * with the kvbuf scratch: each KV head's rows widened to f32 once, then the
+ * grouped f32 kernel (attention_neon.c) for all its query heads. Decode:
+ * int8 K/V codes widened (s8 -> s16 -> s32 -> f32) eight at a time, one
+ * query head at a time, the per-(row, KV head) scales folded into the score
+ * (K) and the softmax weight (V). Same math as attention_q8_ref.c. */
 #include "kernels_internal.h"
 
 #if defined(MOTE_HAVE_NEON)
