@@ -547,17 +547,12 @@ static void exec_step(mote_session_t *s, const mote_graph_t *g, const mote_step_
         j.kvbuf_floats = s->kv_widen_floats;
       }
       /* Both caches head-major (session.c): (Hkv, context, hd) codes or
-       * floats, q8 scales (Hkv, context). */
+       * floats, q8 scales (Hkv, context). Chunks of whole KV groups: the
+       * kernels read a group's rows once. */
       j.kv_row = j.hd;
       j.kv_head = (size_t)s->context * j.hd;
-      if (j.ks) {
-        par(s, j.H, j.H / j.Hkv, (uint64_t)n * j.H * j.hd * (j.pos[n - 1] + 1u) * 2,
-            run_attention_q8, &j);
-        return;
-      }
-      /* Chunks of whole KV groups: the kernel reads a group's rows once. */
       par(s, j.H, j.H / j.Hkv, (uint64_t)n * j.H * j.hd * (j.pos[n - 1] + 1u) * 2,
-          run_attention, &j);
+          j.ks ? run_attention_q8 : run_attention, &j);
       return;
     /* ---- SWIGLU / ADD: elementwise over n * F -------------------------- */
     case MOTE_OP_SWIGLU:
